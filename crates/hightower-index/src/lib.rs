@@ -1,0 +1,1 @@
+//! Copy-on-write key directory (work in progress).
