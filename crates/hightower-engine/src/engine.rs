@@ -1,0 +1,377 @@
+//! [`SingleNodeEngine`]: the engine of one node over one data directory.
+
+use std::fs::{File, TryLockError};
+use std::ops::Bound;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use hightower_log::{LogError, Mutation};
+use parking_lot::Mutex;
+
+use crate::config::{Durability, EngineConfig};
+use crate::error::{EngineError, KeyDisplay, Result};
+use crate::group_commit::GroupCommit;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::read_view::ReadView;
+use crate::state::ConcurrentKvState;
+use crate::storage::{RecoveryInfo, Storage};
+use crate::traits::{KvEngine, SnapshotEngine};
+use crate::types::{Command, Committed, KeyValue, Versioned};
+
+/// Name of the lock file in the data directory.
+pub const LOCK_FILE: &str = "LOCK";
+
+struct Job {
+    commands: Vec<Command>,
+    at_version: Option<u64>,
+    reply: Sender<Result<Committed>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: EngineConfig,
+    storage: Storage,
+    state: ConcurrentKvState,
+    group: GroupCommit,
+    metrics: Metrics,
+    poisoned: Mutex<Option<String>>,
+    recovery: RecoveryInfo,
+    _dir_lock: File,
+}
+
+/// The versioned, crash-safe key-value engine of one node. See the crate
+/// docs for an example.
+#[derive(Debug)]
+pub struct SingleNodeEngine {
+    inner: Arc<Inner>,
+    jobs: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    periodic: Option<(Sender<()>, JoinHandle<()>)>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("commands", &self.commands.len()).finish()
+    }
+}
+
+impl SingleNodeEngine {
+    /// Opens or creates the store in `config.data_dir` with the given
+    /// configuration, taking an exclusive lock on the directory.
+    pub fn with_config(config: EngineConfig) -> Result<Self> {
+        config.validate()?;
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let dir_lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| EngineError::io(&lock_path, e))?;
+        match dir_lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(EngineError::Locked { path: dir.clone() }),
+            Err(TryLockError::Error(e)) => return Err(EngineError::io(&lock_path, e)),
+        }
+        let (storage, recovery) = Storage::open(&config)?;
+        let metrics = Metrics::default();
+        Metrics::add(&metrics.recovery_time_us, recovery.elapsed.as_micros() as u64);
+        let inner = Arc::new(Inner {
+            config,
+            storage,
+            state: ConcurrentKvState::default(),
+            group: GroupCommit::default(),
+            metrics,
+            poisoned: Mutex::new(None),
+            recovery,
+            _dir_lock: dir_lock,
+        });
+        let mut engine = SingleNodeEngine { inner, jobs: None, workers: Vec::new(), periodic: None };
+        engine.start_workers()?;
+        engine.start_periodic_sync()?;
+        Ok(engine)
+    }
+
+    /// Opens `dir` with the default configuration.
+    pub fn open(dir: impl Into<std::path::PathBuf>) -> Result<Self> {
+        Self::with_config(EngineConfig::new(dir))
+    }
+
+    fn start_workers(&mut self) -> Result<()> {
+        let n = self.inner.config.worker_threads;
+        if n == 0 {
+            return Ok(());
+        }
+        let (sender, receiver) = crossbeam_channel::bounded::<Job>(self.inner.config.queue_capacity);
+        for i in 0..n {
+            let inner = self.inner.clone();
+            let receiver: Receiver<Job> = receiver.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("hightower-worker-{i}"))
+                .spawn(move || {
+                    for job in receiver {
+                        let outcome = inner.commit(&job.commands, job.at_version);
+                        let _ = job.reply.send(outcome);
+                    }
+                })
+                .map_err(|e| EngineError::io(&self.inner.config.data_dir, e))?;
+            self.workers.push(handle);
+        }
+        self.jobs = Some(sender);
+        Ok(())
+    }
+
+    fn start_periodic_sync(&mut self) -> Result<()> {
+        let Durability::Periodic(interval) = self.inner.config.durability else {
+            return Ok(());
+        };
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
+        let inner = self.inner.clone();
+        let handle = std::thread::Builder::new()
+            .name("hightower-periodic-sync".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    if inner.poison_reason().is_none() {
+                        let started = Instant::now();
+                        let outcome = inner.storage.sync();
+                        inner.metrics.record_fsync(started.elapsed(), 0);
+                        if let Err(e) = outcome {
+                            inner.poison(e);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| EngineError::io(&self.inner.config.data_dir, e))?;
+        self.periodic = Some((stop, handle));
+        Ok(())
+    }
+
+    fn run(&self, commands: Vec<Command>, at_version: Option<u64>) -> Result<Committed> {
+        let Some(jobs) = &self.jobs else {
+            return self.inner.commit(&commands, at_version);
+        };
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        jobs.send(Job { commands, at_version, reply }).map_err(|_| EngineError::Closed)?;
+        answer.recv().map_err(|_| EngineError::Closed)?
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// What the last open found.
+    pub fn recovery_info(&self) -> &RecoveryInfo {
+        &self.inner.recovery
+    }
+
+    /// The engine's counters and histograms.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// The storage layer (segments and index).
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    /// Number of live keys.
+    pub fn len(&self) -> usize {
+        self.inner.storage.index().len()
+    }
+
+    /// Whether the store holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Puts `value` under `key` unconditionally; returns the version.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<u64> {
+        self.submit(Command::put(key, value))
+    }
+
+    /// Deletes `key` unconditionally; returns the version.
+    pub fn delete(&self, key: &[u8]) -> Result<u64> {
+        self.submit(Command::delete(key))
+    }
+
+    /// Makes every acknowledged write durable now, whatever the durability.
+    pub fn sync(&self) -> Result<()> {
+        self.inner.check_poisoned()?;
+        self.inner.storage.sync().map_err(|e| self.inner.poison(e))
+    }
+
+    /// Writes a snapshot of the key directory so the next open replays only
+    /// what comes after it. Returns the snapshot file's path.
+    pub fn checkpoint(&self) -> Result<std::path::PathBuf> {
+        self.inner.check_poisoned()?;
+        let _all = self.inner.state.lock_all();
+        self.inner.storage.finish_seals()?;
+        self.inner.storage.write_snapshot()
+    }
+
+    /// The error that poisoned the engine, if one did.
+    pub fn poison_reason(&self) -> Option<String> {
+        self.inner.poison_reason()
+    }
+
+    /// Checks every checksum and footer of every segment.
+    pub fn verify(&self) -> Result<Vec<(std::path::PathBuf, hightower_log::VerifyReport)>> {
+        self.inner.storage.verify()
+    }
+}
+
+impl Inner {
+    fn poison_reason(&self) -> Option<String> {
+        self.poisoned.lock().clone()
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        match self.poison_reason() {
+            Some(reason) => Err(EngineError::Poisoned { reason }),
+            None => Ok(()),
+        }
+    }
+
+    /// Poisons the engine when `error` is an I/O failure, so that later
+    /// writes fail until it is reopened; returns the error.
+    fn poison(&self, error: EngineError) -> EngineError {
+        let fatal = matches!(
+            error,
+            EngineError::Log(LogError::Io { .. } | LogError::Poisoned { .. })
+                | EngineError::Io { .. }
+                | EngineError::Poisoned { .. }
+        );
+        if fatal {
+            self.poisoned.lock().get_or_insert_with(|| error.to_string());
+        }
+        error
+    }
+
+    /// Checks, appends, makes durable and publishes one submission, on the
+    /// calling thread.
+    fn commit(&self, commands: &[Command], at_version: Option<u64>) -> Result<Committed> {
+        let started = Instant::now();
+        if commands.is_empty() {
+            return Err(EngineError::EmptyBatch);
+        }
+        self.check_poisoned()?;
+        for command in commands {
+            self.config.limits.check(&command.as_mutation())?;
+        }
+        let locks = self.state.lock_keys(commands.iter().map(Command::key));
+        for command in commands {
+            let actual = self.storage.index().get(command.key()).map(|e| e.version);
+            if !command.expect().holds(actual) {
+                Metrics::add(&self.metrics.conflicts, 1);
+                return Err(EngineError::VersionConflict {
+                    key: KeyDisplay(command.key().to_vec()),
+                    expected: command.expect(),
+                    actual,
+                });
+            }
+        }
+        let mutations: Vec<Mutation<'_>> = commands.iter().map(Command::as_mutation).collect();
+        let appended = self.storage.append(&mutations, at_version).map_err(|e| self.poison(e))?;
+        let count = commands.len() as u64;
+        let last_version = appended.first_version + count - 1;
+        if self.config.durability == Durability::Sync {
+            self.group
+                .wait_durable(last_version, &self.storage, &self.metrics)
+                .map_err(|e| self.poison(e))?;
+        }
+        self.storage.publish(commands, &appended);
+        drop(locks);
+        self.count_commit(commands, started);
+        Ok(Committed { first_version: appended.first_version, count: count as u32 })
+    }
+
+    fn count_commit(&self, commands: &[Command], started: Instant) {
+        let metrics = &self.metrics;
+        let (mut puts, mut bytes) = (0, 0);
+        for command in commands {
+            puts += matches!(command, Command::Put { .. }) as u64;
+            bytes += command.as_mutation().encoded_len() as u64;
+        }
+        Metrics::add(&metrics.puts, puts);
+        Metrics::add(&metrics.deletes, commands.len() as u64 - puts);
+        Metrics::add(&metrics.bytes_written, bytes);
+        if commands.len() > 1 {
+            Metrics::add(&metrics.batches, 1);
+        }
+        metrics.commit_latency_us.record(started.elapsed().as_micros() as u64);
+    }
+
+    fn read_view(&self) -> ReadView {
+        let _all = self.state.lock_all();
+        ReadView {
+            version: self.storage.latest_version(),
+            index: self.storage.index().snapshot(),
+            segments: self.storage.segments(),
+        }
+    }
+}
+
+impl KvEngine for SingleNodeEngine {
+    fn submit_batch(&self, commands: Vec<Command>) -> Result<Committed> {
+        self.run(commands, None)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
+        Metrics::add(&self.inner.metrics.gets, 1);
+        self.inner.storage.get(key)
+    }
+
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<KeyValue>> {
+        self.read_view()?.prefix(prefix).take(limit).collect()
+    }
+
+    fn scan_range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>, limit: usize) -> Result<Vec<KeyValue>> {
+        self.read_view()?.range(start, end).take(limit).collect()
+    }
+
+    fn read_view(&self) -> Result<ReadView> {
+        Ok(self.inner.read_view())
+    }
+}
+
+impl SnapshotEngine for SingleNodeEngine {
+    fn snapshot_state(&self) -> Result<ReadView> {
+        Ok(self.inner.read_view())
+    }
+
+    fn latest_version(&self) -> u64 {
+        self.inner.storage.latest_version()
+    }
+
+    fn install_snapshot(&self, latest_version: u64, entries: &mut dyn Iterator<Item = KeyValue>) -> Result<()> {
+        self.inner.check_poisoned()?;
+        let _all = self.inner.state.lock_all();
+        self.inner.storage.finish_seals()?;
+        self.inner.storage.install(latest_version, entries).map_err(|e| self.inner.poison(e))
+    }
+
+    fn apply_at(&self, first_version: u64, commands: Vec<Command>) -> Result<Committed> {
+        self.run(commands, Some(first_version))
+    }
+}
+
+impl Drop for SingleNodeEngine {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+        if let Some((stop, handle)) = self.periodic.take() {
+            let _ = stop.send(());
+            let _ = handle.join();
+        }
+        let _ = self.inner.storage.finish_seals();
+        if self.inner.poison_reason().is_none() {
+            let _ = self.inner.storage.sync();
+        }
+    }
+}

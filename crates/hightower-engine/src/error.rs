@@ -1,0 +1,107 @@
+//! The error type of the engine layer.
+
+use std::path::PathBuf;
+
+use crate::types::Expect;
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The log layer failed (I/O, corruption, size limits).
+    #[error(transparent)]
+    Log(#[from] hightower_log::LogError),
+    /// A conditional write found another version; nothing was written.
+    #[error("version conflict on key {key:?}: expected {expected}, found {}", .actual.map_or("absent".to_string(), |v| format!("version {v}")))]
+    VersionConflict {
+        /// The key, lossily shown as text in the message.
+        key: KeyDisplay,
+        /// What the write expected.
+        expected: Expect,
+        /// The key's version at the time, or `None` when absent.
+        actual: Option<u64>,
+    },
+    /// An earlier write or fsync failed; the engine takes no more writes
+    /// until it is reopened.
+    #[error("the engine is poisoned by an earlier I/O failure ({reason}); reopen it")]
+    Poisoned {
+        /// What failed first.
+        reason: String,
+    },
+    /// Another process (or engine) holds the data directory.
+    #[error("data directory {path} is locked by another process")]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A file-system call outside the log failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A snapshot file failed to load.
+    #[error("snapshot {path}: {reason}")]
+    Snapshot {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A batch held no commands.
+    #[error("a batch needs at least one command")]
+    EmptyBatch,
+    /// A replicated batch came with a version at or below the latest.
+    #[error("version {requested} is not above the latest version {latest}")]
+    VersionNotAhead {
+        /// The version asked for.
+        requested: u64,
+        /// The engine's latest version.
+        latest: u64,
+    },
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The engine is shutting down.
+    #[error("the engine is closed")]
+    Closed,
+}
+
+/// A key inside an error: shown as text when it is printable UTF-8, as hex
+/// otherwise, and cut after 64 bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyDisplay(pub Vec<u8>);
+
+impl std::fmt::Debug for KeyDisplay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = &self.0[..self.0.len().min(64)];
+        match std::str::from_utf8(shown) {
+            Ok(text) if text.chars().all(|c| !c.is_control()) => write!(f, "{text:?}")?,
+            _ => {
+                f.write_str("0x")?;
+                for byte in shown {
+                    write!(f, "{byte:02x}")?;
+                }
+            }
+        }
+        if self.0.len() > 64 {
+            write!(f, "...({} bytes)", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// Result type of the engine.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+impl EngineError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        EngineError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The engine of Hightower KV: [`SingleNodeEngine`], a versioned,
+//! crash-safe key-value store over one data directory.
+//!
+//! Every committed mutation gets a version from one strictly increasing
+//! counter. Writes can be conditional ([`Expect`]): on a mismatch the
+//! engine returns [`EngineError::VersionConflict`] and writes nothing.
+//! [`KvEngine::submit_batch`] commits several commands atomically, in one
+//! log frame, also across a crash. Reads return the value with its version;
+//! scans by prefix and by range return keys in order from a point-in-time
+//! [`ReadView`].
+//!
+//! Durability is chosen per engine ([`Durability`]): `Sync` (the default;
+//! concurrent writers share one fdatasync), `Periodic(interval)` or `None`.
+//! A failed write or fsync poisons the engine: later writes fail until it
+//! is reopened.
+//!
+//! ```
+//! use hightower_engine::{Command, EngineConfig, Expect, KvEngine, SingleNodeEngine};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let engine = SingleNodeEngine::with_config(EngineConfig::new(dir.path()))?;
+//! let v1 = engine.put(b"user:1", b"ada")?;
+//! let got = engine.get(b"user:1")?.expect("just written");
+//! assert_eq!((got.value.as_slice(), got.version), (b"ada".as_slice(), v1));
+//!
+//! // Compare-and-set: succeeds only at the version we read.
+//! let v2 = engine.submit(Command::put(b"user:1".to_vec(), b"grace".to_vec()).expecting(Expect::Version(v1)))?;
+//! assert!(v2 > v1);
+//! assert!(engine.submit(Command::put(b"user:1".to_vec(), b"x".to_vec()).expecting(Expect::Version(v1))).is_err());
+//!
+//! let users = engine.scan_prefix(b"user:", 100)?;
+//! assert_eq!(users.len(), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! Limits: every live key and its location live in memory (values do
+//! not); keys default to at most 64 KiB and values to 64 MiB. Space held by
+//! overwritten and deleted records is reclaimed by compaction.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub mod config;
+pub mod engine;
+pub mod error;
+mod group_commit;
+pub mod manifest;
+pub mod metrics;
+pub mod read_view;
+pub mod snapshot;
+pub mod state;
+pub mod storage;
+pub mod traits;
+pub mod types;
+
+pub use config::{Durability, EngineConfig};
+pub use engine::SingleNodeEngine;
+pub use error::{EngineError, KeyDisplay, Result};
+pub use metrics::{Metrics, MetricsSnapshot};
+pub use read_view::ReadView;
+pub use snapshot::{KvState, LogPosition, Snapshot};
+pub use state::ConcurrentKvState;
+pub use storage::{RecoveryInfo, Storage};
+pub use traits::{KvEngine, SnapshotEngine};
+pub use types::{Command, Committed, Expect, KeyValue, Versioned};

@@ -1,0 +1,445 @@
+//! [`Storage`]: the segments of a data directory and the index over them.
+//!
+//! One segment is active and takes appends; when it passes
+//! `segment_bytes_max` it is synced, a new one is started, and the old one
+//! is sealed (footer written) off the write path. Reads go by location
+//! with positioned reads. The caller (the engine) serialises writes per key
+//! and decides when appended records are published to the index.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hightower_index::{Entry, Index, IndexBuilder};
+use hightower_log::vfs::Vfs;
+use hightower_log::{
+    DecodeError, LogError, LogSegment, Location, Mutation, SEGMENT_HEADER_BYTES, SegmentOptions, VerifyReport,
+};
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::EngineConfig;
+use crate::error::{EngineError, Result};
+use crate::manifest::Manifest;
+use crate::snapshot::{KvState, LogPosition, Snapshot};
+use crate::types::{Command, KeyValue, Versioned};
+
+/// Segments by id; replaced whole (copy-on-write) when a segment is added
+/// or removed, so readers take a cheap consistent copy.
+pub type SegmentMap = Arc<BTreeMap<u32, Arc<LogSegment>>>;
+
+/// What opening a data directory found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryInfo {
+    /// Version of the snapshot loaded, if one was.
+    pub snapshot_version: Option<u64>,
+    /// Snapshot files that failed to load and were passed over.
+    pub snapshots_skipped: usize,
+    /// Segments in the store.
+    pub segments: usize,
+    /// Bytes cut from torn tails.
+    pub truncated_bytes: u64,
+    /// Live keys.
+    pub keys: usize,
+    /// The latest version.
+    pub latest_version: u64,
+    /// Time taken.
+    pub elapsed: Duration,
+}
+
+/// Records just appended: mutation `i` got version `first_version + i`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Version of the first mutation.
+    pub first_version: u64,
+    /// Where each mutation lies.
+    pub locations: Vec<Location>,
+}
+
+/// The segments and the index of one data directory.
+#[derive(Debug)]
+pub struct Storage {
+    dir: PathBuf,
+    vfs: Arc<dyn Vfs>,
+    options: SegmentOptions,
+    segment_bytes_max: u64,
+    segments: RwLock<SegmentMap>,
+    /// The active segment; holding this lock is holding the append order.
+    active: Mutex<Arc<LogSegment>>,
+    /// Highest version appended to the log.
+    latest_version: AtomicU64,
+    index: Index,
+    sealers: Mutex<Vec<JoinHandle<hightower_log::Result<()>>>>,
+}
+
+/// The file name of segment `id`.
+pub fn segment_file_name(id: u32) -> String {
+    format!("{id:010}.log")
+}
+
+fn parse_segment_id(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    name.strip_suffix(".log")?.parse().ok()
+}
+
+impl Storage {
+    /// Opens (or creates) the store in `config.data_dir`: loads the newest
+    /// valid snapshot, replays the log after it, cuts torn tails.
+    pub fn open(config: &EngineConfig) -> Result<(Self, RecoveryInfo)> {
+        let started = Instant::now();
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        let manifest = Manifest::load(&dir)?;
+        let options = SegmentOptions {
+            limits: config.limits,
+            write_buffer_bytes: config.write_buffer_bytes,
+            ..SegmentOptions::default()
+        };
+        let vfs = config.vfs.clone();
+        let mut info = RecoveryInfo::default();
+        let segments = open_segments(vfs.as_ref(), &dir, options, manifest.min_segment_id, &mut info)?;
+
+        let mut builder = IndexBuilder::new();
+        let mut latest = manifest.version_floor;
+        let mut position = LogPosition::default();
+        for path in Snapshot::list(&dir)? {
+            let mut attempt = IndexBuilder::new();
+            match Snapshot::load_into(&path, &mut attempt) {
+                Ok((version, at)) if segments.is_empty() || segments.contains_key(&at.segment_id) => {
+                    builder = attempt;
+                    latest = latest.max(version);
+                    position = at;
+                    info.snapshot_version = Some(version);
+                    break;
+                }
+                _ => info.snapshots_skipped += 1,
+            }
+        }
+        for segment in segments.values() {
+            latest = latest.max(replay_segment(segment, position, &mut builder)?);
+        }
+        let index = Index::from_snapshot(builder.build());
+        let active = match segments.values().next_back() {
+            Some(last) if !last.is_sealed() => last.clone(),
+            newest => {
+                let id = newest.map_or(manifest.min_segment_id.max(1), |s| s.id() + 1);
+                Arc::new(LogSegment::create(vfs.as_ref(), &dir.join(segment_file_name(id)), id, options)?)
+            }
+        };
+        let mut segments = segments;
+        segments.insert(active.id(), active.clone());
+        info.segments = segments.len();
+        info.keys = index.len();
+        info.latest_version = latest;
+        info.elapsed = started.elapsed();
+        let storage = Storage {
+            dir,
+            vfs,
+            options,
+            segment_bytes_max: config.segment_bytes_max,
+            segments: RwLock::new(Arc::new(segments)),
+            active: Mutex::new(active),
+            latest_version: AtomicU64::new(latest),
+            index,
+            sealers: Mutex::new(Vec::new()),
+        };
+        Ok((storage, info))
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The index of live keys.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The segments, as of now.
+    pub fn segments(&self) -> SegmentMap {
+        self.segments.read().clone()
+    }
+
+    /// Highest version appended to the log.
+    pub fn latest_version(&self) -> u64 {
+        self.latest_version.load(Ordering::Acquire)
+    }
+
+    /// Appends mutations as one record (one mutation) or one atomic batch
+    /// frame. Versions follow the latest, or start at `at_version`, which
+    /// must be above it (replication assigns versions that way).
+    pub fn append(&self, mutations: &[Mutation<'_>], at_version: Option<u64>) -> Result<Appended> {
+        let frame_len: u64 = match mutations {
+            [one] => one.encoded_len() as u64,
+            many => (hightower_log::record::RECORD_HEADER_BYTES + many.iter().map(Mutation::encoded_len).sum::<usize>()) as u64,
+        };
+        let mut active = self.active.lock();
+        let used = active.data_len_bytes();
+        if used + frame_len > self.segment_bytes_max && used > SEGMENT_HEADER_BYTES as u64 {
+            self.roll(&mut active)?;
+        }
+        let latest = self.latest_version();
+        let first_version = match at_version {
+            Some(v) if v <= latest => return Err(EngineError::VersionNotAhead { requested: v, latest }),
+            Some(v) => v,
+            None => latest + 1,
+        };
+        let locations = match mutations {
+            [one] => vec![active.append(first_version, one)?],
+            many => active.append_batch(first_version, many)?,
+        };
+        let last = first_version + mutations.len() as u64 - 1;
+        self.latest_version.store(last, Ordering::Release);
+        Ok(Appended { first_version, locations })
+    }
+
+    /// Syncs the active segment, starts the next one, and seals the old
+    /// one on a background thread. Called with the append lock held.
+    fn roll(&self, active: &mut Arc<LogSegment>) -> Result<()> {
+        active.sync()?;
+        let id = active.id() + 1;
+        let next = Arc::new(LogSegment::create(self.vfs.as_ref(), &self.dir.join(segment_file_name(id)), id, self.options)?);
+        {
+            let mut segments = self.segments.write();
+            let mut map = BTreeMap::clone(&segments);
+            map.insert(id, next.clone());
+            *segments = Arc::new(map);
+        }
+        let old = std::mem::replace(active, next);
+        let handle = std::thread::Builder::new()
+            .name(format!("seal-{}", old.id()))
+            .spawn(move || old.seal())
+            .map_err(|e| EngineError::io(&self.dir, e))?;
+        let mut sealers = self.sealers.lock();
+        sealers.retain(|h| !h.is_finished());
+        sealers.push(handle);
+        Ok(())
+    }
+
+    /// Waits for background seals; returns the first failure.
+    pub fn finish_seals(&self) -> Result<()> {
+        let handles: Vec<_> = std::mem::take(&mut *self.sealers.lock());
+        let mut first_error = None;
+        for handle in handles {
+            let outcome = handle.join().unwrap_or_else(|_| {
+                Err(LogError::Corrupt { path: self.dir.clone(), offset: 0, reason: DecodeError::Malformed("sealing thread panicked") })
+            });
+            if let Err(e) = outcome {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), |e| Err(e.into()))
+    }
+
+    /// Makes index entries point at what was just appended (a put) or
+    /// removes them (a delete), all at once with respect to snapshots.
+    pub fn publish(&self, commands: &[Command], appended: &Appended) {
+        let updates = commands.iter().zip(&appended.locations).enumerate().map(|(i, (command, location))| {
+            let entry = Entry { version: appended.first_version + i as u64, location: *location };
+            match command {
+                Command::Put { key, .. } => (key.as_slice(), Some(entry)),
+                Command::Delete { key, .. } => (key.as_slice(), None),
+            }
+        });
+        self.index.apply(updates);
+    }
+
+    /// The newest value of `key`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
+        let Some(entry) = self.index.get(key) else {
+            return Ok(None);
+        };
+        read_entry(&self.segments.read(), key, entry).map(Some)
+    }
+
+    /// Makes every append so far durable.
+    pub fn sync(&self) -> Result<()> {
+        let active = self.active.lock().clone();
+        active.sync()?;
+        Ok(())
+    }
+
+    /// Writes buffered appends to the operating system.
+    pub fn flush(&self) -> Result<()> {
+        let active = self.active.lock().clone();
+        active.flush()?;
+        Ok(())
+    }
+
+    /// The state as a snapshot holds it. The caller must hold every key
+    /// lock, so that everything appended is also published.
+    pub fn state_snapshot(&self) -> Result<KvState> {
+        let active = self.active.lock();
+        active.flush()?;
+        let offset = u32::try_from(active.data_len_bytes()).expect("segments stay below 4 GiB");
+        Ok(KvState {
+            latest_version: self.latest_version(),
+            position: LogPosition { segment_id: active.id(), offset },
+            index: self.index.snapshot(),
+        })
+    }
+
+    /// Writes a snapshot file of the current state and removes older ones.
+    /// The caller must hold every key lock.
+    pub fn write_snapshot(&self) -> Result<PathBuf> {
+        self.sync()?;
+        let state = self.state_snapshot()?;
+        let path = Snapshot::write(self.vfs.as_ref(), &self.dir, &state)?;
+        for old in Snapshot::list(&self.dir)? {
+            if old != path {
+                let _ = std::fs::remove_file(&old);
+            }
+        }
+        Ok(path)
+    }
+
+    /// Replaces the whole store with `entries` at `latest_version` (a
+    /// snapshot from a replication peer). The caller must hold every key
+    /// lock. Crash-safe: the manifest switches from the old segments to
+    /// the new ones in one rename.
+    pub fn install(&self, latest_version: u64, entries: &mut dyn Iterator<Item = KeyValue>) -> Result<()> {
+        let mut active = self.active.lock();
+        let first_id = active.id() + 1;
+        let mut segment = self.new_segment(first_id)?;
+        let mut written = BTreeMap::new();
+        let mut builder = IndexBuilder::new();
+        for kv in entries {
+            let mutation = Mutation::Put { key: &kv.key, value: &kv.value };
+            if segment.data_len_bytes() + mutation.encoded_len() as u64 > self.segment_bytes_max {
+                segment.seal()?;
+                let next = self.new_segment(segment.id() + 1)?;
+                written.insert(segment.id(), std::mem::replace(&mut segment, next));
+            }
+            let location = segment.append(kv.version, &mutation)?;
+            builder.observe(&kv.key, kv.version, Some(location));
+        }
+        segment.sync()?;
+        written.insert(segment.id(), segment.clone());
+        for sealed in written.values() {
+            sealed.sync()?;
+        }
+        Manifest { min_segment_id: first_id, version_floor: latest_version }.store(self.vfs.as_ref(), &self.dir)?;
+        let old = std::mem::replace(&mut *self.segments.write(), Arc::new(written));
+        self.index.install(builder.build());
+        self.latest_version.store(latest_version, Ordering::Release);
+        *active = segment;
+        for stale in old.values() {
+            let _ = std::fs::remove_file(stale.path());
+        }
+        for snapshot in Snapshot::list(&self.dir)? {
+            let _ = std::fs::remove_file(snapshot);
+        }
+        Ok(())
+    }
+
+    fn new_segment(&self, id: u32) -> Result<Arc<LogSegment>> {
+        let path = self.dir.join(segment_file_name(id));
+        Ok(Arc::new(LogSegment::create(self.vfs.as_ref(), &path, id, self.options)?))
+    }
+
+    /// Checks every segment's checksums and footers.
+    pub fn verify(&self) -> Result<Vec<(PathBuf, VerifyReport)>> {
+        self.finish_seals()?;
+        self.flush()?;
+        let segments = self.segments();
+        segments.values().map(|s| Ok((s.path().to_path_buf(), s.verify()?))).collect()
+    }
+}
+
+/// Opens every segment of the store; seals all but the newest when they
+/// are unsealed (a crash between roll and seal), removes leftovers below
+/// the manifest's first segment and an empty newest segment whose header
+/// never reached the disk.
+fn open_segments(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    options: SegmentOptions,
+    min_segment_id: u32,
+    info: &mut RecoveryInfo,
+) -> Result<BTreeMap<u32, Arc<LogSegment>>> {
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
+        let path = entry.map_err(|e| EngineError::io(dir, e))?.path();
+        if let Some(id) = parse_segment_id(&path) {
+            if id < min_segment_id {
+                std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
+            } else {
+                ids.push(id);
+            }
+        }
+    }
+    ids.sort_unstable();
+    let mut segments = BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let path = dir.join(segment_file_name(*id));
+        let newest = i + 1 == ids.len();
+        let opened = LogSegment::open(vfs, &path, options);
+        let (segment, report) = match opened {
+            Err(LogError::Corrupt { offset: 0, reason: DecodeError::Truncated { .. }, .. }) if newest => {
+                std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
+                continue;
+            }
+            other => other?,
+        };
+        info.truncated_bytes += report.truncated_bytes;
+        if segment.id() != *id {
+            return Err(EngineError::Config(format!("{} holds segment id {}", path.display(), segment.id())));
+        }
+        if !newest && !segment.is_sealed() {
+            segment.seal()?;
+        }
+        segments.insert(*id, Arc::new(segment));
+    }
+    Ok(segments)
+}
+
+/// Feeds what `segment` holds after `position` to `builder`; returns the
+/// highest version seen.
+fn replay_segment(segment: &LogSegment, position: LogPosition, builder: &mut IndexBuilder) -> Result<u64> {
+    let mut latest = 0;
+    if segment.id() < position.segment_id {
+        return Ok(0);
+    }
+    if segment.id() == position.segment_id {
+        segment.scan(|location, record| {
+            if location.offset >= position.offset {
+                let kept = (record.kind == hightower_log::RecordKind::Put).then_some(location);
+                builder.observe(record.key, record.version, kept);
+                latest = latest.max(record.version);
+            }
+            Ok(())
+        })?;
+        return Ok(latest);
+    }
+    if let Some(footer) = segment.footer() {
+        latest = footer.max_version;
+    }
+    segment.for_each_hint(|hint| {
+        builder.observe(hint.key, hint.version, (!hint.tombstone).then_some(hint.location));
+        latest = latest.max(hint.version);
+    })?;
+    Ok(latest)
+}
+
+/// Reads the value `entry` points at, checking it belongs to `key`.
+pub(crate) fn read_entry(segments: &BTreeMap<u32, Arc<LogSegment>>, key: &[u8], entry: Entry) -> Result<Versioned> {
+    let location = entry.location;
+    let segment = segments.get(&location.segment_id).ok_or(LogError::BadLocation {
+        segment_id: location.segment_id,
+        offset: location.offset,
+        len: location.len,
+    })?;
+    let record = segment.read(location)?;
+    if record.key() != key || record.version() != entry.version {
+        return Err(LogError::Corrupt {
+            path: segment.path().to_path_buf(),
+            offset: location.offset as u64,
+            reason: DecodeError::Malformed("the index points at a record of another key or version"),
+        }
+        .into());
+    }
+    Ok(Versioned { value: record.into_value(), version: entry.version })
+}

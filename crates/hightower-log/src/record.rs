@@ -1,0 +1,487 @@
+//! The record codec: how one mutation, or one atomic batch of them, is laid
+//! out in a segment.
+//!
+//! Every frame starts with a fixed 28-byte little-endian header:
+//!
+//! | offset | size | field                                                   |
+//! |--------|------|---------------------------------------------------------|
+//! | 0      | 8    | xxh3-64 of bytes 8.. to the end of the frame            |
+//! | 8      | 1    | kind: 1 put, 2 delete, 3 batch, 4 footer                |
+//! | 9      | 3    | reserved, zero                                          |
+//! | 12     | 4    | key length (batch: mutation count; footer: entry count) |
+//! | 16     | 4    | value length (batch, footer: body length)               |
+//! | 20     | 8    | version (batch: version of its first mutation)          |
+//!
+//! A put or delete record is the header, the key, then the value. A batch
+//! frame is the header followed by `count` whole put/delete records, each
+//! with its own checksum, at versions `base, base + 1, ...`; the batch
+//! checksum covers them all, so a batch is recovered whole or not at all.
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::error::{DecodeError, LogError, Result};
+
+/// Size of every frame header in bytes.
+pub const RECORD_HEADER_BYTES: usize = 28;
+const _: () = assert!(RECORD_HEADER_BYTES == 8 + 1 + 3 + 4 + 4 + 8);
+
+/// Size limits for keys, values and batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest key in bytes (default 64 KiB).
+    pub key_bytes_max: usize,
+    /// Largest value in bytes (default 64 MiB).
+    pub value_bytes_max: usize,
+    /// Largest encoded batch in bytes (default 256 MiB).
+    pub batch_bytes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            key_bytes_max: 64 * 1024,
+            value_bytes_max: 64 * 1024 * 1024,
+            batch_bytes_max: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks one mutation against the limits.
+    pub fn check(&self, mutation: &Mutation<'_>) -> Result<()> {
+        let key = mutation.key();
+        if key.is_empty() {
+            return Err(LogError::EmptyKey);
+        }
+        if key.len() > self.key_bytes_max {
+            return Err(LogError::KeyTooLarge {
+                len: key.len(),
+                max: self.key_bytes_max,
+            });
+        }
+        if let Mutation::Put { value, .. } = mutation
+            && value.len() > self.value_bytes_max
+        {
+            return Err(LogError::ValueTooLarge {
+                len: value.len(),
+                max: self.value_bytes_max,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The kind byte of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RecordKind {
+    /// A key set to a value.
+    Put = 1,
+    /// A key deleted (a tombstone).
+    Delete = 2,
+    /// An atomic group of puts and deletes.
+    Batch = 3,
+    /// A sealed segment's footer.
+    Footer = 4,
+}
+
+impl RecordKind {
+    fn from_u8(byte: u8) -> Result<Self, DecodeError> {
+        match byte {
+            1 => Ok(RecordKind::Put),
+            2 => Ok(RecordKind::Delete),
+            3 => Ok(RecordKind::Batch),
+            4 => Ok(RecordKind::Footer),
+            other => Err(DecodeError::UnknownKind(other)),
+        }
+    }
+}
+
+/// One mutation to append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutation<'a> {
+    /// Set `key` to `value`.
+    Put {
+        /// The key.
+        key: &'a [u8],
+        /// The value.
+        value: &'a [u8],
+    },
+    /// Delete `key`.
+    Delete {
+        /// The key.
+        key: &'a [u8],
+    },
+}
+
+impl<'a> Mutation<'a> {
+    /// The key the mutation touches.
+    pub fn key(&self) -> &'a [u8] {
+        match self {
+            Mutation::Put { key, .. } | Mutation::Delete { key } => key,
+        }
+    }
+
+    /// Encoded size of this mutation as a record.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Mutation::Put { key, value } => RECORD_HEADER_BYTES + key.len() + value.len(),
+            Mutation::Delete { key } => RECORD_HEADER_BYTES + key.len(),
+        }
+    }
+}
+
+/// A decoded frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Stored checksum.
+    pub checksum: u64,
+    /// Frame kind.
+    pub kind: RecordKind,
+    /// Key length, or the count of a batch or footer.
+    pub key_len: u32,
+    /// Value length, or the body length of a batch or footer.
+    pub value_len: u32,
+    /// Version of the record (first version of a batch).
+    pub version: u64,
+}
+
+impl FrameHeader {
+    /// Decodes and sanity-checks a header against the limits.
+    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+        let Some(bytes) = bytes.get(..RECORD_HEADER_BYTES) else {
+            return Err(DecodeError::Truncated {
+                needed: RECORD_HEADER_BYTES as u64,
+                available: bytes.len() as u64,
+            });
+        };
+        let kind = RecordKind::from_u8(bytes[8])?;
+        if bytes[9..12] != [0, 0, 0] {
+            return Err(DecodeError::ReservedNonZero);
+        }
+        let header = FrameHeader {
+            checksum: read_u64(bytes, 0),
+            kind,
+            key_len: read_u32(bytes, 12),
+            value_len: read_u32(bytes, 16),
+            version: read_u64(bytes, 20),
+        };
+        header.check_lengths(limits)?;
+        Ok(header)
+    }
+
+    fn check_lengths(&self, limits: &Limits) -> Result<(), DecodeError> {
+        let over = |what, len: u32, max: usize| {
+            if len as u64 > max as u64 {
+                Err(DecodeError::LengthOverLimit {
+                    what,
+                    len: len as u64,
+                    max: max as u64,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        match self.kind {
+            RecordKind::Put | RecordKind::Delete => {
+                if self.key_len == 0 {
+                    return Err(DecodeError::Malformed("empty key"));
+                }
+                if self.kind == RecordKind::Delete && self.value_len != 0 {
+                    return Err(DecodeError::Malformed("delete record with a value"));
+                }
+                over("key", self.key_len, limits.key_bytes_max)?;
+                over("value", self.value_len, limits.value_bytes_max)
+            }
+            RecordKind::Batch => {
+                if self.key_len == 0 {
+                    return Err(DecodeError::Malformed("empty batch"));
+                }
+                over("batch", self.value_len, limits.batch_bytes_max)
+            }
+            // Footers are bounded by the segment they close.
+            RecordKind::Footer => Ok(()),
+        }
+    }
+
+    /// Total bytes of the frame, header included.
+    pub fn frame_len(&self) -> u64 {
+        let body = match self.kind {
+            RecordKind::Put | RecordKind::Delete => self.key_len as u64 + self.value_len as u64,
+            RecordKind::Batch | RecordKind::Footer => self.value_len as u64,
+        };
+        RECORD_HEADER_BYTES as u64 + body
+    }
+}
+
+/// A put or delete record decoded in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Put or delete.
+    pub kind: RecordKind,
+    /// The record's version.
+    pub version: u64,
+    /// The key.
+    pub key: &'a [u8],
+    /// The value (empty for a delete).
+    pub value: &'a [u8],
+}
+
+/// Writes a frame header with its checksum over `header[8..] ++ body`.
+fn finish_header(frame: &mut [u8]) {
+    let checksum = xxh3_64(&frame[8..]);
+    frame[0..8].copy_from_slice(&checksum.to_le_bytes());
+}
+
+fn put_header(out: &mut Vec<u8>, kind: RecordKind, key_len: u32, value_len: u32, version: u64) {
+    out.extend_from_slice(&[0u8; 8]);
+    out.push(kind as u8);
+    out.extend_from_slice(&[0u8; 3]);
+    out.extend_from_slice(&key_len.to_le_bytes());
+    out.extend_from_slice(&value_len.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
+}
+
+/// Appends one put or delete record to `out`; returns its length. The caller
+/// has checked the mutation against the limits.
+pub fn encode_record(out: &mut Vec<u8>, version: u64, mutation: &Mutation<'_>) -> usize {
+    let start = out.len();
+    let (kind, key, value): (_, _, &[u8]) = match mutation {
+        Mutation::Put { key, value } => (RecordKind::Put, *key, *value),
+        Mutation::Delete { key } => (RecordKind::Delete, *key, &[]),
+    };
+    let key_len = u32::try_from(key.len()).expect("keys are checked against a u32 limit");
+    let value_len = u32::try_from(value.len()).expect("values are checked against a u32 limit");
+    put_header(out, kind, key_len, value_len, version);
+    out.extend_from_slice(key);
+    out.extend_from_slice(value);
+    finish_header(&mut out[start..]);
+    out.len() - start
+}
+
+/// Appends a batch frame to `out`: mutation `i` gets version
+/// `base_version + i`. Returns, for each mutation, its record's offset
+/// relative to the start of the frame and its length.
+pub fn encode_batch(
+    out: &mut Vec<u8>,
+    base_version: u64,
+    mutations: &[Mutation<'_>],
+) -> Vec<(usize, usize)> {
+    let start = out.len();
+    let count = u32::try_from(mutations.len()).expect("batch size is checked by the caller");
+    put_header(out, RecordKind::Batch, count, 0, base_version);
+    let mut spans = Vec::with_capacity(mutations.len());
+    for (i, mutation) in mutations.iter().enumerate() {
+        let relative = out.len() - start;
+        // Wrapping, as the decoder checks it: a base near u64::MAX must not panic.
+        let len = encode_record(out, base_version.wrapping_add(i as u64), mutation);
+        spans.push((relative, len));
+    }
+    let body_len = out.len() - start - RECORD_HEADER_BYTES;
+    let body_len = u32::try_from(body_len).expect("batch bytes are checked by the caller");
+    out[start + 16..start + 20].copy_from_slice(&body_len.to_le_bytes());
+    finish_header(&mut out[start..]);
+    spans
+}
+
+/// Verifies the checksum of a whole frame whose header is already decoded.
+pub fn verify_checksum(frame: &[u8], header: &FrameHeader) -> Result<(), DecodeError> {
+    let actual = xxh3_64(&frame[8..]);
+    if actual != header.checksum {
+        return Err(DecodeError::ChecksumMismatch {
+            expected: header.checksum,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes exactly one put or delete record from `bytes` (which must hold
+/// the whole record and nothing else) and verifies its checksum.
+pub fn decode_record<'a>(bytes: &'a [u8], limits: &Limits) -> Result<RecordRef<'a>, DecodeError> {
+    let header = FrameHeader::decode(bytes, limits)?;
+    if !matches!(header.kind, RecordKind::Put | RecordKind::Delete) {
+        return Err(DecodeError::Malformed("expected a put or delete record"));
+    }
+    if header.frame_len() != bytes.len() as u64 {
+        return Err(DecodeError::Truncated {
+            needed: header.frame_len(),
+            available: bytes.len() as u64,
+        });
+    }
+    verify_checksum(bytes, &header)?;
+    let key_end = RECORD_HEADER_BYTES + header.key_len as usize;
+    Ok(RecordRef {
+        kind: header.kind,
+        version: header.version,
+        key: &bytes[RECORD_HEADER_BYTES..key_end],
+        value: &bytes[key_end..],
+    })
+}
+
+/// A decoded data frame: one record, or an atomic batch of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A single put or delete.
+    Single(RecordRef<'a>),
+    /// A batch: each record with its offset relative to the frame start.
+    Batch(Vec<(usize, RecordRef<'a>)>),
+}
+
+/// Decodes the data frame at the start of `bytes`, verifying every
+/// checksum. Returns the frame and its length. Footers are refused here.
+pub fn decode_frame<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(Frame<'a>, usize), DecodeError> {
+    let header = FrameHeader::decode(bytes, limits)?;
+    let frame_len = header.frame_len();
+    if frame_len > bytes.len() as u64 {
+        return Err(DecodeError::Truncated {
+            needed: frame_len,
+            available: bytes.len() as u64,
+        });
+    }
+    let frame_len = frame_len as usize;
+    let frame = &bytes[..frame_len];
+    match header.kind {
+        RecordKind::Put | RecordKind::Delete => {
+            Ok((Frame::Single(decode_record(frame, limits)?), frame_len))
+        }
+        RecordKind::Batch => {
+            verify_checksum(frame, &header)?;
+            Ok((Frame::Batch(decode_batch_body(frame, &header, limits)?), frame_len))
+        }
+        RecordKind::Footer => Err(DecodeError::Malformed("footer where a data frame was expected")),
+    }
+}
+
+fn decode_batch_body<'a>(
+    frame: &'a [u8],
+    header: &FrameHeader,
+    limits: &Limits,
+) -> Result<Vec<(usize, RecordRef<'a>)>, DecodeError> {
+    let count = header.key_len as usize;
+    // Every record needs at least a header, which bounds the allocation.
+    if count > (frame.len() - RECORD_HEADER_BYTES) / RECORD_HEADER_BYTES {
+        return Err(DecodeError::Malformed("batch count larger than its body"));
+    }
+    let mut records = Vec::with_capacity(count);
+    let mut pos = RECORD_HEADER_BYTES;
+    for i in 0..count {
+        let inner = FrameHeader::decode(&frame[pos..], limits)?;
+        let end = pos as u64 + inner.frame_len();
+        if end > frame.len() as u64 {
+            return Err(DecodeError::Malformed("batch record runs past the batch"));
+        }
+        let record = decode_record(&frame[pos..end as usize], limits)?;
+        if record.version != header.version.wrapping_add(i as u64) {
+            return Err(DecodeError::Malformed("batch record versions are not consecutive"));
+        }
+        records.push((pos, record));
+        pos = end as usize;
+    }
+    if pos != frame.len() {
+        return Err(DecodeError::Malformed("batch body longer than its records"));
+    }
+    Ok(records)
+}
+
+pub(crate) fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("slice of 4 bytes"))
+}
+
+pub(crate) fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("slice of 8 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_round_trips() {
+        let mut buf = Vec::new();
+        let len = encode_record(&mut buf, 7, &Mutation::Put { key: b"k", value: b"hello" });
+        assert_eq!(len, RECORD_HEADER_BYTES + 6);
+        let record = decode_record(&buf, &Limits::default()).unwrap();
+        assert_eq!(record.kind, RecordKind::Put);
+        assert_eq!(record.version, 7);
+        assert_eq!(record.key, b"k");
+        assert_eq!(record.value, b"hello");
+    }
+
+    #[test]
+    fn delete_round_trips() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 9, &Mutation::Delete { key: b"gone" });
+        let record = decode_record(&buf, &Limits::default()).unwrap();
+        assert_eq!(record.kind, RecordKind::Delete);
+        assert_eq!(record.value, b"");
+    }
+
+    #[test]
+    fn batch_round_trips_with_consecutive_versions() {
+        let mut buf = vec![0xAA; 5]; // frames need not start at zero
+        let muts = [
+            Mutation::Put { key: b"a", value: b"1" },
+            Mutation::Delete { key: b"b" },
+            Mutation::Put { key: b"c", value: b"333" },
+        ];
+        let spans = encode_batch(&mut buf, 100, &muts);
+        let (frame, len) = decode_frame(&buf[5..], &Limits::default()).unwrap();
+        assert_eq!(len, buf.len() - 5);
+        let Frame::Batch(records) = frame else { panic!("expected a batch") };
+        assert_eq!(records.len(), 3);
+        for (i, ((offset, record), (span_offset, span_len))) in records.iter().zip(&spans).enumerate() {
+            assert_eq!(offset, span_offset);
+            assert_eq!(record.version, 100 + i as u64);
+            assert_eq!(record.key, muts[i].key());
+            let alone = &buf[5 + span_offset..5 + span_offset + span_len];
+            assert_eq!(decode_record(alone, &Limits::default()).unwrap(), *record);
+        }
+    }
+
+    #[test]
+    fn every_flipped_bit_is_detected() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 1, &Mutation::Put { key: b"key", value: b"value" });
+        for byte in 0..buf.len() {
+            for bit in 0..8 {
+                let mut bad = buf.clone();
+                bad[byte] ^= 1 << bit;
+                assert!(decode_frame(&bad, &Limits::default()).is_err(), "flip at {byte}:{bit}");
+            }
+        }
+    }
+
+    #[test]
+    fn limits_name_size_and_limit() {
+        let limits = Limits { key_bytes_max: 4, value_bytes_max: 8, batch_bytes_max: 64 };
+        let err = limits.check(&Mutation::Put { key: b"12345", value: b"" }).unwrap_err();
+        assert_eq!(err.to_string(), "key of 5 bytes exceeds the limit of 4 bytes");
+        let err = limits.check(&Mutation::Put { key: b"k", value: &[0; 9] }).unwrap_err();
+        assert_eq!(err.to_string(), "value of 9 bytes exceeds the limit of 8 bytes");
+        assert!(matches!(limits.check(&Mutation::Delete { key: b"" }), Err(LogError::EmptyKey)));
+    }
+
+    #[test]
+    fn decoder_refuses_lengths_over_limits() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 1, &Mutation::Put { key: b"k", value: &[1; 100] });
+        let small = Limits { value_bytes_max: 10, ..Limits::default() };
+        assert!(matches!(
+            decode_frame(&buf, &small),
+            Err(DecodeError::LengthOverLimit { what: "value", len: 100, max: 10 })
+        ));
+    }
+
+    #[test]
+    fn truncated_frames_are_reported_as_such() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 1, &Mutation::Put { key: b"k", value: b"v" });
+        for cut in 0..buf.len() {
+            assert!(matches!(
+                decode_frame(&buf[..cut], &Limits::default()),
+                Err(DecodeError::Truncated { .. })
+            ));
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The file-system seam: every byte the log layer reads or writes goes
+//! through [`Vfs`] and [`FileIo`], so tests can inject short writes, failed
+//! fsyncs and a full disk with [`FaultyVfs`].
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// One open file, addressed by positioned reads and writes so that many
+/// readers can share it with one writer.
+pub trait FileIo: Send + Sync + fmt::Debug {
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Writes all of `buf` at `offset`.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Makes the file's data durable (fdatasync).
+    fn sync_data(&self) -> io::Result<()>;
+    /// Truncates or extends the file.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// The file's current length.
+    fn len(&self) -> io::Result<u64>;
+}
+
+/// Opens files. [`StdVfs`] is the real one.
+pub trait Vfs: Send + Sync + fmt::Debug {
+    /// Creates a new file for reading and writing; fails if it exists.
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FileIo>>;
+    /// Opens an existing file, for writing too when `writable`.
+    fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>>;
+    /// Makes a directory's entries (created, renamed, removed files) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+}
+
+/// The operating system's file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdVfs;
+
+#[derive(Debug)]
+struct StdFile(File);
+
+impl FileIo for StdFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.0.read_exact_at(buf, offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, offset)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+}
+
+impl Vfs for StdVfs {
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+        Ok(Arc::new(StdFile(file)))
+    }
+    fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>> {
+        let file = OpenOptions::new().read(true).write(writable).open(path)?;
+        Ok(Arc::new(StdFile(file)))
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+}
+
+/// What a [`FaultyVfs`] does wrong, shared by every file it opened and
+/// changeable while they are in use.
+#[derive(Debug)]
+pub struct FaultPlan {
+    fail_sync: AtomicBool,
+    /// Bytes that may still be written before the disk is "full".
+    write_budget_bytes: AtomicU64,
+}
+
+impl Default for FaultPlan {
+    fn default() -> Self {
+        FaultPlan {
+            fail_sync: AtomicBool::new(false),
+            write_budget_bytes: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl FaultPlan {
+    /// Makes every later `sync_data` fail (or succeed again).
+    pub fn set_fail_sync(&self, fail: bool) {
+        self.fail_sync.store(fail, Ordering::SeqCst);
+    }
+
+    /// Lets only `bytes` more bytes be written; the write that crosses the
+    /// budget writes what fits (a short write) and fails with "no space".
+    pub fn set_write_budget_bytes(&self, bytes: u64) {
+        self.write_budget_bytes.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Lifts every fault.
+    pub fn heal(&self) {
+        self.set_fail_sync(false);
+        self.set_write_budget_bytes(u64::MAX);
+    }
+
+    /// Takes up to `want` bytes from the budget and returns how many.
+    fn take(&self, want: u64) -> u64 {
+        let mut granted = 0;
+        let _ = self
+            .write_budget_bytes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                granted = want.min(left);
+                Some(left - granted)
+            });
+        granted
+    }
+}
+
+/// A [`Vfs`] over the real file system that injects the faults of a shared
+/// [`FaultPlan`]. Meant for tests of this crate and the crates above it.
+#[derive(Debug, Default, Clone)]
+pub struct FaultyVfs {
+    plan: Arc<FaultPlan>,
+}
+
+impl FaultyVfs {
+    /// A file system with no faults planned yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The plan, to change faults while files are open.
+    pub fn plan(&self) -> &Arc<FaultPlan> {
+        &self.plan
+    }
+}
+
+#[derive(Debug)]
+struct FaultyFile {
+    inner: Arc<dyn FileIo>,
+    plan: Arc<FaultPlan>,
+}
+
+impl FileIo for FaultyFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.inner.read_exact_at(buf, offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        let granted = self.plan.take(buf.len() as u64) as usize;
+        self.inner.write_all_at(&buf[..granted], offset)?;
+        if granted < buf.len() {
+            return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        Ok(())
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        if self.plan.fail_sync.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(5)); // EIO
+        }
+        self.inner.sync_data()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+}
+
+impl Vfs for FaultyVfs {
+    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
+        let inner = StdVfs.create_new(path)?;
+        Ok(Arc::new(FaultyFile { inner, plan: self.plan.clone() }))
+    }
+    fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>> {
+        let inner = StdVfs.open(path, writable)?;
+        Ok(Arc::new(FaultyFile { inner, plan: self.plan.clone() }))
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        if self.plan.fail_sync.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(5));
+        }
+        StdVfs.sync_dir(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_gives_a_short_write_then_no_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs = FaultyVfs::new();
+        let file = vfs.create_new(&dir.path().join("f")).unwrap();
+        vfs.plan().set_write_budget_bytes(3);
+        let err = file.write_all_at(b"hello", 0).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(28));
+        assert_eq!(file.len().unwrap(), 3);
+        vfs.plan().heal();
+        file.write_all_at(b"hello", 0).unwrap();
+        vfs.plan().set_fail_sync(true);
+        assert!(file.sync_data().is_err());
+    }
+}

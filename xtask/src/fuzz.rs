@@ -1,0 +1,109 @@
+//! Fuzz runs through cargo-fuzz, on the stable toolchain.
+//!
+//! The targets are the `[[bin]]` entries of `fuzz/Cargo.toml` (its own
+//! workspace); every `fuzz/fuzz_targets/*.rs` file must have one, or the run
+//! fails before building anything.
+//!
+//! Why this works on stable: cargo-fuzz instruments the build with stable
+//! codegen options only (`-Cpasses=sancov-module` and `-Cllvm-args=...` for
+//! coverage, `--cfg fuzzing`, `-Cdebug-assertions`). The one nightly-only
+//! flag it adds is `-Zsanitizer=address`, the default sanitizer, so every
+//! run here passes `--sanitizer none`. We do not set `RUSTC_BOOTSTRAP`:
+//! AddressSanitizer would mostly guard `unsafe` code, and pretending stable
+//! is nightly would make CI depend on unstable compiler flags.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use xshell::{Shell, cmd};
+
+use crate::metadata;
+
+/// Longest time one input may take before libFuzzer reports a hang, in seconds.
+const INPUT_TIMEOUT_SECONDS: u32 = 10;
+
+/// Runs `target`, or every target when `None`, for `seconds` each.
+pub(crate) fn run(sh: &Shell, target: Option<&str>, seconds: u32) -> Result<()> {
+    ensure_cargo_fuzz(sh)?;
+    let targets = targets(sh)?;
+    let selected: Vec<&str> = match target {
+        None => targets.iter().map(String::as_str).collect(),
+        Some(name) if targets.iter().any(|known| known == name) => vec![name],
+        Some(name) => bail!(
+            "no fuzz target `{name}`; the targets are: {}",
+            targets.join(", ")
+        ),
+    };
+    for name in selected {
+        run_one(sh, name, seconds)?;
+    }
+    Ok(())
+}
+
+/// Fails with install instructions unless `cargo fuzz` runs.
+pub(crate) fn ensure_cargo_fuzz(sh: &Shell) -> Result<()> {
+    let probe = cmd!(sh, "cargo fuzz --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run();
+    if probe.is_err() {
+        bail!(
+            "cargo-fuzz is not installed; install it with `cargo install cargo-fuzz --locked --version ^0.13`"
+        );
+    }
+    Ok(())
+}
+
+/// The fuzz targets, sorted: the `[[bin]]` names in `fuzz/Cargo.toml`.
+pub(crate) fn targets(sh: &Shell) -> Result<Vec<String>> {
+    let fuzz_dir = sh.current_dir().join("fuzz");
+    let metadata = metadata::load(sh, &fuzz_dir.join("Cargo.toml"))?;
+    let mut bins: Vec<String> = metadata
+        .packages
+        .iter()
+        .flat_map(|package| &package.targets)
+        .filter(|target| target.kind.iter().any(|kind| kind == "bin"))
+        .map(|target| target.name.clone())
+        .collect();
+    bins.sort();
+    for stem in target_files(&fuzz_dir.join("fuzz_targets"))? {
+        if !bins.contains(&stem) {
+            bail!("fuzz/fuzz_targets/{stem}.rs has no [[bin]] entry in fuzz/Cargo.toml");
+        }
+    }
+    if bins.is_empty() {
+        bail!("fuzz/Cargo.toml declares no fuzz targets");
+    }
+    Ok(bins)
+}
+
+/// The file stems of the `.rs` files in `dir`.
+fn target_files(dir: &Path) -> Result<Vec<String>> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    let mut stems = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|extension| extension == "rs") {
+            let stem = path.file_stem().and_then(|stem| stem.to_str());
+            let stem = stem.with_context(|| format!("non-UTF-8 file name {}", path.display()))?;
+            stems.push(stem.to_owned());
+        }
+    }
+    Ok(stems)
+}
+
+fn run_one(sh: &Shell, target: &str, seconds: u32) -> Result<()> {
+    eprintln!("fuzz: running `{target}` for {seconds} s");
+    let max_total_time = format!("-max_total_time={seconds}");
+    let timeout = format!("-timeout={INPUT_TIMEOUT_SECONDS}");
+    cmd!(sh, "cargo fuzz run {target} --sanitizer none --debug-assertions -- {max_total_time} {timeout}")
+        .run()
+        .with_context(|| {
+            format!(
+                "fuzz target `{target}` failed; a crashing input, if any, is in fuzz/artifacts/{target}/ \
+                 (replay it with `cargo fuzz run {target} --sanitizer none --debug-assertions <file>`)"
+            )
+        })
+}
