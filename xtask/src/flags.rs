@@ -64,6 +64,9 @@ pub(crate) struct Bench {
     /// Benchmark the network server (not available yet).
     #[arg(long)]
     pub(crate) server: bool,
+    /// Flags passed on to the peer harness (after `--`), e.g. `--keys 200000`.
+    #[arg(last = true)]
+    pub(crate) args: Vec<String>,
 }
 
 #[cfg(test)]

@@ -87,7 +87,9 @@ impl EngineConfig {
 
     pub(crate) fn validate(&self) -> crate::Result<()> {
         let bad = |why: &str| Err(crate::EngineError::Config(why.to_string()));
-        if self.segment_bytes_max < 4096 || self.segment_bytes_max > hightower_log::SEGMENT_DATA_BYTES_MAX {
+        if self.segment_bytes_max < 4096
+            || self.segment_bytes_max > hightower_log::SEGMENT_DATA_BYTES_MAX
+        {
             return bad("segment_bytes_max must be between 4 KiB and 3 GiB");
         }
         if self.worker_threads > 0 && self.queue_capacity == 0 {

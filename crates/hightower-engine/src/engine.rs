@@ -53,7 +53,9 @@ pub struct SingleNodeEngine {
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("commands", &self.commands.len()).finish()
+        f.debug_struct("Job")
+            .field("commands", &self.commands.len())
+            .finish()
     }
 }
 
@@ -78,7 +80,10 @@ impl SingleNodeEngine {
         }
         let (storage, recovery) = Storage::open(&config)?;
         let metrics = Metrics::default();
-        Metrics::add(&metrics.recovery_time_us, recovery.elapsed.as_micros() as u64);
+        Metrics::add(
+            &metrics.recovery_time_us,
+            recovery.elapsed.as_micros() as u64,
+        );
         let inner = Arc::new(Inner {
             config,
             storage,
@@ -89,7 +94,12 @@ impl SingleNodeEngine {
             recovery,
             _dir_lock: dir_lock,
         });
-        let mut engine = SingleNodeEngine { inner, jobs: None, workers: Vec::new(), periodic: None };
+        let mut engine = SingleNodeEngine {
+            inner,
+            jobs: None,
+            workers: Vec::new(),
+            periodic: None,
+        };
         engine.start_workers()?;
         engine.start_periodic_sync()?;
         Ok(engine)
@@ -105,7 +115,8 @@ impl SingleNodeEngine {
         if n == 0 {
             return Ok(());
         }
-        let (sender, receiver) = crossbeam_channel::bounded::<Job>(self.inner.config.queue_capacity);
+        let (sender, receiver) =
+            crossbeam_channel::bounded::<Job>(self.inner.config.queue_capacity);
         for i in 0..n {
             let inner = self.inner.clone();
             let receiver: Receiver<Job> = receiver.clone();
@@ -154,7 +165,12 @@ impl SingleNodeEngine {
             return self.inner.commit(&commands, at_version);
         };
         let (reply, answer) = crossbeam_channel::bounded(1);
-        jobs.send(Job { commands, at_version, reply }).map_err(|_| EngineError::Closed)?;
+        jobs.send(Job {
+            commands,
+            at_version,
+            reply,
+        })
+        .map_err(|_| EngineError::Closed)?;
         answer.recv().map_err(|_| EngineError::Closed)?
     }
 
@@ -246,7 +262,9 @@ impl Inner {
                 | EngineError::Poisoned { .. }
         );
         if fatal {
-            self.poisoned.lock().get_or_insert_with(|| error.to_string());
+            self.poisoned
+                .lock()
+                .get_or_insert_with(|| error.to_string());
         }
         error
     }
@@ -275,7 +293,10 @@ impl Inner {
             }
         }
         let mutations: Vec<Mutation<'_>> = commands.iter().map(Command::as_mutation).collect();
-        let appended = self.storage.append(&mutations, at_version).map_err(|e| self.poison(e))?;
+        let appended = self
+            .storage
+            .append(&mutations, at_version)
+            .map_err(|e| self.poison(e))?;
         let count = commands.len() as u64;
         let last_version = appended.first_version + count - 1;
         if self.config.durability == Durability::Sync {
@@ -286,7 +307,10 @@ impl Inner {
         self.storage.publish(commands, &appended);
         drop(locks);
         self.count_commit(commands, started);
-        Ok(Committed { first_version: appended.first_version, count: count as u32 })
+        Ok(Committed {
+            first_version: appended.first_version,
+            count: count as u32,
+        })
     }
 
     fn count_commit(&self, commands: &[Command], started: Instant) {
@@ -302,7 +326,9 @@ impl Inner {
         if commands.len() > 1 {
             Metrics::add(&metrics.batches, 1);
         }
-        metrics.commit_latency_us.record(started.elapsed().as_micros() as u64);
+        metrics
+            .commit_latency_us
+            .record(started.elapsed().as_micros() as u64);
     }
 
     fn read_view(&self) -> ReadView {
@@ -329,7 +355,12 @@ impl KvEngine for SingleNodeEngine {
         self.read_view()?.prefix(prefix).take(limit).collect()
     }
 
-    fn scan_range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>, limit: usize) -> Result<Vec<KeyValue>> {
+    fn scan_range(
+        &self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>> {
         self.read_view()?.range(start, end).take(limit).collect()
     }
 
@@ -347,11 +378,18 @@ impl SnapshotEngine for SingleNodeEngine {
         self.inner.storage.latest_version()
     }
 
-    fn install_snapshot(&self, latest_version: u64, entries: &mut dyn Iterator<Item = KeyValue>) -> Result<()> {
+    fn install_snapshot(
+        &self,
+        latest_version: u64,
+        entries: &mut dyn Iterator<Item = KeyValue>,
+    ) -> Result<()> {
         self.inner.check_poisoned()?;
         let _all = self.inner.state.lock_all();
         self.inner.storage.finish_seals()?;
-        self.inner.storage.install(latest_version, entries).map_err(|e| self.inner.poison(e))
+        self.inner
+            .storage
+            .install(latest_version, entries)
+            .map_err(|e| self.inner.poison(e))
     }
 
     fn apply_at(&self, first_version: u64, commands: Vec<Command>) -> Result<Committed> {

@@ -98,6 +98,21 @@ impl std::fmt::Debug for KeyDisplay {
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 impl EngineError {
+    /// Whether the error reports damaged data (a checksum mismatch, a bad
+    /// frame, a bad magic number, a snapshot that does not verify) rather
+    /// than a failed call or a refused request.
+    pub fn is_corruption(&self) -> bool {
+        use hightower_log::LogError;
+        matches!(
+            self,
+            EngineError::Log(
+                LogError::Corrupt { .. }
+                    | LogError::BadMagic { .. }
+                    | LogError::UnsupportedVersion { .. }
+            ) | EngineError::Snapshot { .. }
+        )
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         EngineError::Io {
             path: path.into(),

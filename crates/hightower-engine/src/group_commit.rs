@@ -29,12 +29,19 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     /// Returns once `version` (already appended) is durable.
-    pub(crate) fn wait_durable(&self, version: u64, storage: &Storage, metrics: &Metrics) -> Result<()> {
+    pub(crate) fn wait_durable(
+        &self,
+        version: u64,
+        storage: &Storage,
+        metrics: &Metrics,
+    ) -> Result<()> {
         self.waiting_commits.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state.lock();
         loop {
             if let Some(reason) = &state.failure {
-                return Err(EngineError::Poisoned { reason: reason.clone() });
+                return Err(EngineError::Poisoned {
+                    reason: reason.clone(),
+                });
             }
             if state.durable_version >= version {
                 return Ok(());
@@ -54,7 +61,14 @@ impl GroupCommit {
             state.leader_active = false;
             match outcome {
                 Ok(()) => state.durable_version = state.durable_version.max(target),
-                Err(e) => state.failure = Some(e.to_string()),
+                Err(e) => {
+                    // The leader's caller gets the I/O error itself (a full
+                    // disk, a failed fsync); the waiters it let down get
+                    // `Poisoned` naming it.
+                    state.failure = Some(e.to_string());
+                    self.done.notify_all();
+                    return Err(e);
+                }
             }
             self.done.notify_all();
         }

@@ -47,7 +47,10 @@ impl Manifest {
     }
 
     fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
-        let bad = |reason: &str| EngineError::Snapshot { path: path.to_path_buf(), reason: reason.to_string() };
+        let bad = |reason: &str| EngineError::Snapshot {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        };
         if bytes.len() != MANIFEST_BYTES || bytes[..8] != MAGIC {
             return Err(bad("not a manifest (bad size or magic)"));
         }
@@ -57,7 +60,9 @@ impl Manifest {
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         if version != FORMAT_VERSION {
-            return Err(bad(&format!("manifest format version {version}; this build reads {FORMAT_VERSION}")));
+            return Err(bad(&format!(
+                "manifest format version {version}; this build reads {FORMAT_VERSION}"
+            )));
         }
         Ok(Manifest {
             min_segment_id: u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")),
@@ -80,7 +85,8 @@ impl Manifest {
         let tmp = dir.join("MANIFEST.tmp");
         let _ = std::fs::remove_file(&tmp);
         let file = vfs.create_new(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
-        file.write_all_at(&self.encode(), 0).map_err(|e| EngineError::io(&tmp, e))?;
+        file.write_all_at(&self.encode(), 0)
+            .map_err(|e| EngineError::io(&tmp, e))?;
         file.sync_data().map_err(|e| EngineError::io(&tmp, e))?;
         let path = dir.join(MANIFEST_FILE);
         std::fs::rename(&tmp, &path).map_err(|e| EngineError::io(&path, e))?;
@@ -97,13 +103,21 @@ mod tests {
     fn manifest_round_trips_and_refuses_damage() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), Manifest::default());
-        let manifest = Manifest { min_segment_id: 7, version_floor: 99 };
+        let manifest = Manifest {
+            min_segment_id: 7,
+            version_floor: 99,
+        };
         manifest.store(&StdVfs, dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), manifest);
         let path = dir.path().join(MANIFEST_FILE);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[13] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        assert!(Manifest::load(dir.path()).unwrap_err().to_string().contains("checksum"));
+        assert!(
+            Manifest::load(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("checksum")
+        );
     }
 }

@@ -17,7 +17,10 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { buckets: std::array::from_fn(|_| AtomicU64::new(0)), sum: AtomicU64::new(0) }
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum: AtomicU64::new(0),
+        }
     }
 }
 
@@ -56,7 +59,11 @@ impl HistogramSnapshot {
     /// Mean of the values (0 when empty).
     pub fn mean(&self) -> f64 {
         let count = self.count();
-        if count == 0 { 0.0 } else { self.sum as f64 / count as f64 }
+        if count == 0 {
+            0.0
+        } else {
+            self.sum as f64 / count as f64
+        }
     }
 
     /// Upper bound of the bucket holding quantile `q` (0.0..=1.0).
@@ -70,7 +77,11 @@ impl HistogramSnapshot {
         for (i, n) in self.buckets.iter().enumerate() {
             seen += n;
             if seen >= rank {
-                return if i >= 63 { u64::MAX } else { (1u64 << (i + 1)) - 1 };
+                return if i >= 63 {
+                    u64::MAX
+                } else {
+                    (1u64 << (i + 1)) - 1
+                };
             }
         }
         u64::MAX

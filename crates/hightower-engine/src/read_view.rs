@@ -36,12 +36,19 @@ impl ReadView {
 
     /// The value of `key` in this view.
     pub fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
-        self.index.get(key).map(|entry| read_entry(&self.segments, key, entry)).transpose()
+        self.index
+            .get(key)
+            .map(|entry| read_entry(&self.segments, key, entry))
+            .transpose()
     }
 
     fn read(&self, (key, entry): (Key, Entry)) -> Result<KeyValue> {
         let Versioned { value, version } = read_entry(&self.segments, &key, entry)?;
-        Ok(KeyValue { key: key.to_vec(), value, version })
+        Ok(KeyValue {
+            key: key.to_vec(),
+            value,
+            version,
+        })
     }
 
     /// Every key, in key order.
@@ -55,7 +62,11 @@ impl ReadView {
     }
 
     /// Keys in the range, in key order.
-    pub fn range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> impl Iterator<Item = Result<KeyValue>> + '_ {
+    pub fn range(
+        &self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+    ) -> impl Iterator<Item = Result<KeyValue>> + '_ {
         self.index.range(start, end).map(|item| self.read(item))
     }
 }

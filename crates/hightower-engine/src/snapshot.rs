@@ -68,7 +68,10 @@ impl Snapshot {
         let mut found = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
             let path = entry.map_err(|e| EngineError::io(dir, e))?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if name.starts_with("snapshot-") && name.ends_with(".snap") {
                 found.push(path);
             }
@@ -91,7 +94,10 @@ impl Snapshot {
         bytes.extend_from_slice(&state.position.offset.to_le_bytes());
         bytes.extend_from_slice(&(state.index.len() as u64).to_le_bytes());
         for (key, entry) in state.index.iter() {
-            assert!(entry.version <= state.latest_version, "no entry is newer than the snapshot");
+            assert!(
+                entry.version <= state.latest_version,
+                "no entry is newer than the snapshot"
+            );
             bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
             bytes.extend_from_slice(&key);
             bytes.extend_from_slice(&entry.version.to_le_bytes());
@@ -106,7 +112,8 @@ impl Snapshot {
         let tmp = path.with_extension("snap.tmp");
         let _ = std::fs::remove_file(&tmp);
         let file = vfs.create_new(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
-        file.write_all_at(&bytes, 0).map_err(|e| EngineError::io(&tmp, e))?;
+        file.write_all_at(&bytes, 0)
+            .map_err(|e| EngineError::io(&tmp, e))?;
         file.sync_data().map_err(|e| EngineError::io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| EngineError::io(&path, e))?;
         vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))?;
@@ -117,18 +124,28 @@ impl Snapshot {
     pub fn load(path: &Path) -> Result<KvState> {
         let mut builder = IndexBuilder::new();
         let (latest_version, position) = Self::load_into(path, &mut builder)?;
-        Ok(KvState { latest_version, position, index: builder.build() })
+        Ok(KvState {
+            latest_version,
+            position,
+            index: builder.build(),
+        })
     }
 
     /// Loads a snapshot file into `builder`; returns its latest version and
     /// log position. On error the builder may hold part of the entries.
     pub fn load_into(path: &Path, builder: &mut IndexBuilder) -> Result<(u64, LogPosition)> {
         let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
-        Self::decode_into(&bytes, builder).map_err(|reason| EngineError::Snapshot { path: path.to_path_buf(), reason })
+        Self::decode_into(&bytes, builder).map_err(|reason| EngineError::Snapshot {
+            path: path.to_path_buf(),
+            reason,
+        })
     }
 
     /// Decodes snapshot bytes (the whole file) into `builder`.
-    pub fn decode_into(bytes: &[u8], builder: &mut IndexBuilder) -> std::result::Result<(u64, LogPosition), String> {
+    pub fn decode_into(
+        bytes: &[u8],
+        builder: &mut IndexBuilder,
+    ) -> std::result::Result<(u64, LogPosition), String> {
         if bytes.len() < HEADER_BYTES + 8 || bytes[..8] != MAGIC {
             return Err("not a snapshot file (bad size or magic)".into());
         }
@@ -136,15 +153,22 @@ impl Snapshot {
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
         let version = u32_at(8);
         if version != SNAPSHOT_FORMAT_VERSION {
-            return Err(format!("format version {version}; this build reads version {SNAPSHOT_FORMAT_VERSION}"));
+            return Err(format!(
+                "format version {version}; this build reads version {SNAPSHOT_FORMAT_VERSION}"
+            ));
         }
         let body_end = bytes.len() - 8;
         let (stored, actual) = (u64_at(body_end), xxh3_64(&bytes[..body_end]));
         if stored != actual {
-            return Err(format!("checksum mismatch: stored {stored:#018x}, computed {actual:#018x}"));
+            return Err(format!(
+                "checksum mismatch: stored {stored:#018x}, computed {actual:#018x}"
+            ));
         }
         let latest_version = u64_at(16);
-        let position = LogPosition { segment_id: u32_at(24), offset: u32_at(28) };
+        let position = LogPosition {
+            segment_id: u32_at(24),
+            offset: u32_at(28),
+        };
         let count = u64_at(32);
         if count > (body_end - HEADER_BYTES) as u64 / ENTRY_FIXED_BYTES as u64 {
             return Err("entry count larger than the file".into());
@@ -153,13 +177,19 @@ impl Snapshot {
         for _ in 0..count {
             let key_len = u32_at(at) as usize;
             if key_len == 0 || at + ENTRY_FIXED_BYTES + key_len > body_end {
-                return Err(format!("entry at byte {at} is cut short or has an empty key"));
+                return Err(format!(
+                    "entry at byte {at} is cut short or has an empty key"
+                ));
             }
             let key = &bytes[at + 4..at + 4 + key_len];
             let fixed = at + 4 + key_len;
             let entry = Entry {
                 version: u64_at(fixed),
-                location: Location { segment_id: u32_at(fixed + 8), offset: u32_at(fixed + 12), len: u32_at(fixed + 16) },
+                location: Location {
+                    segment_id: u32_at(fixed + 8),
+                    offset: u32_at(fixed + 12),
+                    len: u32_at(fixed + 16),
+                },
             };
             if entry.version > latest_version {
                 return Err(format!("entry at byte {at} is newer than the snapshot"));

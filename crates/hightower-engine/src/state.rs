@@ -25,14 +25,18 @@ const _: () = assert!(SHARD_COUNT == 64, "the shard set is a u64 bit mask");
 
 impl Default for ConcurrentKvState {
     fn default() -> Self {
-        ConcurrentKvState { shards: std::array::from_fn(|_| Mutex::new(())) }
+        ConcurrentKvState {
+            shards: std::array::from_fn(|_| Mutex::new(())),
+        }
     }
 }
 
 impl ConcurrentKvState {
     /// Locks the shards of `keys`, in ascending order, each once.
     pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeyLocks<'_> {
-        let mask = keys.into_iter().fold(0u64, |mask, key| mask | 1 << shard_of(key));
+        let mask = keys
+            .into_iter()
+            .fold(0u64, |mask, key| mask | 1 << shard_of(key));
         self.lock_mask(mask)
     }
 
@@ -66,7 +70,10 @@ mod tests {
             let _all = other.lock_all();
         });
         std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(!waiter.is_finished(), "lock_all must wait for the held shard");
+        assert!(
+            !waiter.is_finished(),
+            "lock_all must wait for the held shard"
+        );
         drop(held);
         waiter.join().unwrap();
     }

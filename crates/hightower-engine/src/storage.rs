@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use hightower_index::{Entry, Index, IndexBuilder};
 use hightower_log::vfs::Vfs;
 use hightower_log::{
-    DecodeError, LogError, LogSegment, Location, Mutation, SEGMENT_HEADER_BYTES, SegmentOptions, VerifyReport,
+    DecodeError, Location, LogError, LogSegment, Mutation, SEGMENT_HEADER_BYTES, SegmentOptions,
+    VerifyReport,
 };
 use parking_lot::{Mutex, RwLock};
 
@@ -92,6 +93,7 @@ impl Storage {
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
         let manifest = Manifest::load(&dir)?;
+        finish_install(config.vfs.as_ref(), &dir, manifest.min_segment_id)?;
         let options = SegmentOptions {
             limits: config.limits,
             write_buffer_bytes: config.write_buffer_bytes,
@@ -99,7 +101,13 @@ impl Storage {
         };
         let vfs = config.vfs.clone();
         let mut info = RecoveryInfo::default();
-        let segments = open_segments(vfs.as_ref(), &dir, options, manifest.min_segment_id, &mut info)?;
+        let segments = open_segments(
+            vfs.as_ref(),
+            &dir,
+            options,
+            manifest.min_segment_id,
+            &mut info,
+        )?;
 
         let mut builder = IndexBuilder::new();
         let mut latest = manifest.version_floor;
@@ -107,7 +115,9 @@ impl Storage {
         for path in Snapshot::list(&dir)? {
             let mut attempt = IndexBuilder::new();
             match Snapshot::load_into(&path, &mut attempt) {
-                Ok((version, at)) if segments.is_empty() || segments.contains_key(&at.segment_id) => {
+                Ok((version, at))
+                    if segments.is_empty() || segments.contains_key(&at.segment_id) =>
+                {
                     builder = attempt;
                     latest = latest.max(version);
                     position = at;
@@ -125,7 +135,12 @@ impl Storage {
             Some(last) if !last.is_sealed() => last.clone(),
             newest => {
                 let id = newest.map_or(manifest.min_segment_id.max(1), |s| s.id() + 1);
-                Arc::new(LogSegment::create(vfs.as_ref(), &dir.join(segment_file_name(id)), id, options)?)
+                Arc::new(LogSegment::create(
+                    vfs.as_ref(),
+                    &dir.join(segment_file_name(id)),
+                    id,
+                    options,
+                )?)
             }
         };
         let mut segments = segments;
@@ -174,7 +189,10 @@ impl Storage {
     pub fn append(&self, mutations: &[Mutation<'_>], at_version: Option<u64>) -> Result<Appended> {
         let frame_len: u64 = match mutations {
             [one] => one.encoded_len() as u64,
-            many => (hightower_log::record::RECORD_HEADER_BYTES + many.iter().map(Mutation::encoded_len).sum::<usize>()) as u64,
+            many => {
+                (hightower_log::record::RECORD_HEADER_BYTES
+                    + many.iter().map(Mutation::encoded_len).sum::<usize>()) as u64
+            }
         };
         let mut active = self.active.lock();
         let used = active.data_len_bytes();
@@ -183,7 +201,12 @@ impl Storage {
         }
         let latest = self.latest_version();
         let first_version = match at_version {
-            Some(v) if v <= latest => return Err(EngineError::VersionNotAhead { requested: v, latest }),
+            Some(v) if v <= latest => {
+                return Err(EngineError::VersionNotAhead {
+                    requested: v,
+                    latest,
+                });
+            }
             Some(v) => v,
             None => latest + 1,
         };
@@ -193,7 +216,10 @@ impl Storage {
         };
         let last = first_version + mutations.len() as u64 - 1;
         self.latest_version.store(last, Ordering::Release);
-        Ok(Appended { first_version, locations })
+        Ok(Appended {
+            first_version,
+            locations,
+        })
     }
 
     /// Syncs the active segment, starts the next one, and seals the old
@@ -201,7 +227,7 @@ impl Storage {
     fn roll(&self, active: &mut Arc<LogSegment>) -> Result<()> {
         active.sync()?;
         let id = active.id() + 1;
-        let next = Arc::new(LogSegment::create(self.vfs.as_ref(), &self.dir.join(segment_file_name(id)), id, self.options)?);
+        let next = self.new_segment(id)?;
         {
             let mut segments = self.segments.write();
             let mut map = BTreeMap::clone(&segments);
@@ -225,7 +251,11 @@ impl Storage {
         let mut first_error = None;
         for handle in handles {
             let outcome = handle.join().unwrap_or_else(|_| {
-                Err(LogError::Corrupt { path: self.dir.clone(), offset: 0, reason: DecodeError::Malformed("sealing thread panicked") })
+                Err(LogError::Corrupt {
+                    path: self.dir.clone(),
+                    offset: 0,
+                    reason: DecodeError::Malformed("sealing thread panicked"),
+                })
             });
             if let Err(e) = outcome {
                 first_error.get_or_insert(e);
@@ -237,13 +267,21 @@ impl Storage {
     /// Makes index entries point at what was just appended (a put) or
     /// removes them (a delete), all at once with respect to snapshots.
     pub fn publish(&self, commands: &[Command], appended: &Appended) {
-        let updates = commands.iter().zip(&appended.locations).enumerate().map(|(i, (command, location))| {
-            let entry = Entry { version: appended.first_version + i as u64, location: *location };
-            match command {
-                Command::Put { key, .. } => (key.as_slice(), Some(entry)),
-                Command::Delete { key, .. } => (key.as_slice(), None),
-            }
-        });
+        let updates =
+            commands
+                .iter()
+                .zip(&appended.locations)
+                .enumerate()
+                .map(|(i, (command, location))| {
+                    let entry = Entry {
+                        version: appended.first_version + i as u64,
+                        location: *location,
+                    };
+                    match command {
+                        Command::Put { key, .. } => (key.as_slice(), Some(entry)),
+                        Command::Delete { key, .. } => (key.as_slice(), None),
+                    }
+                });
         self.index.apply(updates);
     }
 
@@ -277,7 +315,10 @@ impl Storage {
         let offset = u32::try_from(active.data_len_bytes()).expect("segments stay below 4 GiB");
         Ok(KvState {
             latest_version: self.latest_version(),
-            position: LogPosition { segment_id: active.id(), offset },
+            position: LogPosition {
+                segment_id: active.id(),
+                offset,
+            },
             index: self.index.snapshot(),
         })
     }
@@ -298,34 +339,56 @@ impl Storage {
 
     /// Replaces the whole store with `entries` at `latest_version` (a
     /// snapshot from a replication peer). The caller must hold every key
-    /// lock. Crash-safe: the manifest switches from the old segments to
-    /// the new ones in one rename.
-    pub fn install(&self, latest_version: u64, entries: &mut dyn Iterator<Item = KeyValue>) -> Result<()> {
+    /// lock.
+    ///
+    /// Crash-safe: the new segments are written and synced in the
+    /// `install` directory, then the manifest switches to them in one
+    /// rename (the commit point), then they are moved into place. A restart
+    /// finishes a committed install and discards an uncommitted one.
+    pub fn install(
+        &self,
+        latest_version: u64,
+        entries: &mut dyn Iterator<Item = KeyValue>,
+    ) -> Result<()> {
         let mut active = self.active.lock();
         let first_id = active.id() + 1;
-        let mut segment = self.new_segment(first_id)?;
-        let mut written = BTreeMap::new();
-        let mut builder = IndexBuilder::new();
-        for kv in entries {
-            let mutation = Mutation::Put { key: &kv.key, value: &kv.value };
-            if segment.data_len_bytes() + mutation.encoded_len() as u64 > self.segment_bytes_max {
-                segment.seal()?;
-                let next = self.new_segment(segment.id() + 1)?;
-                written.insert(segment.id(), std::mem::replace(&mut segment, next));
+        let staging = self.dir.join(INSTALL_DIR);
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir(&staging).map_err(|e| EngineError::io(&staging, e))?;
+        let written = self.write_install(&staging, first_id, latest_version, entries);
+        let last_id = match written {
+            Ok(last_id) => last_id,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e);
             }
-            let location = segment.append(kv.version, &mutation)?;
-            builder.observe(&kv.key, kv.version, Some(location));
+        };
+        self.vfs
+            .sync_dir(&staging)
+            .map_err(|e| EngineError::io(&staging, e))?;
+        Manifest {
+            min_segment_id: first_id,
+            version_floor: latest_version,
         }
-        segment.sync()?;
-        written.insert(segment.id(), segment.clone());
-        for sealed in written.values() {
-            sealed.sync()?;
+        .store(self.vfs.as_ref(), &self.dir)?;
+        finish_install(self.vfs.as_ref(), &self.dir, first_id)?;
+
+        let mut segments = BTreeMap::new();
+        let mut builder = IndexBuilder::new();
+        for id in first_id..=last_id {
+            let path = self.dir.join(segment_file_name(id));
+            let (segment, _) = LogSegment::open(self.vfs.as_ref(), &path, self.options)?;
+            replay_segment(&segment, LogPosition::default(), &mut builder)?;
+            segments.insert(id, Arc::new(segment));
         }
-        Manifest { min_segment_id: first_id, version_floor: latest_version }.store(self.vfs.as_ref(), &self.dir)?;
-        let old = std::mem::replace(&mut *self.segments.write(), Arc::new(written));
+        let newest = segments
+            .get(&last_id)
+            .cloned()
+            .expect("the install wrote its last segment");
+        let old = std::mem::replace(&mut *self.segments.write(), Arc::new(segments));
         self.index.install(builder.build());
         self.latest_version.store(latest_version, Ordering::Release);
-        *active = segment;
+        *active = newest;
         for stale in old.values() {
             let _ = std::fs::remove_file(stale.path());
         }
@@ -335,9 +398,56 @@ impl Storage {
         Ok(())
     }
 
+    /// Writes `entries` into segments `first_id..` in `staging`, all sealed
+    /// but the last, all synced. Returns the last segment's id.
+    fn write_install(
+        &self,
+        staging: &Path,
+        first_id: u32,
+        latest_version: u64,
+        entries: &mut dyn Iterator<Item = KeyValue>,
+    ) -> Result<u32> {
+        let create = |id: u32| {
+            LogSegment::create(
+                self.vfs.as_ref(),
+                &staging.join(segment_file_name(id)),
+                id,
+                self.options,
+            )
+        };
+        let mut segment = create(first_id)?;
+        for kv in entries {
+            if kv.version == 0 || kv.version > latest_version {
+                return Err(EngineError::Snapshot {
+                    path: staging.to_path_buf(),
+                    reason: format!(
+                        "installed entry at version {} is outside 1..={latest_version}",
+                        kv.version
+                    ),
+                });
+            }
+            let mutation = Mutation::Put {
+                key: &kv.key,
+                value: &kv.value,
+            };
+            if segment.data_len_bytes() + mutation.encoded_len() as u64 > self.segment_bytes_max {
+                segment.seal()?;
+                segment = create(segment.id() + 1)?;
+            }
+            segment.append(kv.version, &mutation)?;
+        }
+        segment.sync()?;
+        Ok(segment.id())
+    }
+
     fn new_segment(&self, id: u32) -> Result<Arc<LogSegment>> {
         let path = self.dir.join(segment_file_name(id));
-        Ok(Arc::new(LogSegment::create(self.vfs.as_ref(), &path, id, self.options)?))
+        Ok(Arc::new(LogSegment::create(
+            self.vfs.as_ref(),
+            &path,
+            id,
+            self.options,
+        )?))
     }
 
     /// Checks every segment's checksums and footers.
@@ -345,8 +455,42 @@ impl Storage {
         self.finish_seals()?;
         self.flush()?;
         let segments = self.segments();
-        segments.values().map(|s| Ok((s.path().to_path_buf(), s.verify()?))).collect()
+        segments
+            .values()
+            .map(|s| Ok((s.path().to_path_buf(), s.verify()?)))
+            .collect()
     }
+}
+
+/// The staging directory of a snapshot install.
+const INSTALL_DIR: &str = "install";
+
+/// Moves the segments of a committed install (the manifest already names
+/// `first_id`) from the staging directory into the data directory, or
+/// discards the staging directory of an install that never committed.
+fn finish_install(vfs: &dyn Vfs, dir: &Path, min_segment_id: u32) -> Result<()> {
+    let staging = dir.join(INSTALL_DIR);
+    let entries = match std::fs::read_dir(&staging) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(EngineError::io(&staging, e)),
+    };
+    let mut staged = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| EngineError::io(&staging, e))?.path();
+        if let Some(id) = parse_segment_id(&path) {
+            staged.push((id, path));
+        }
+    }
+    let committed = staged.iter().map(|(id, _)| *id).min() == Some(min_segment_id);
+    if committed {
+        for (id, path) in &staged {
+            let target = dir.join(segment_file_name(*id));
+            std::fs::rename(path, &target).map_err(|e| EngineError::io(&target, e))?;
+        }
+        vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))?;
+    }
+    std::fs::remove_dir_all(&staging).map_err(|e| EngineError::io(&staging, e))
 }
 
 /// Opens every segment of the store; seals all but the newest when they
@@ -378,15 +522,33 @@ fn open_segments(
         let newest = i + 1 == ids.len();
         let opened = LogSegment::open(vfs, &path, options);
         let (segment, report) = match opened {
-            Err(LogError::Corrupt { offset: 0, reason: DecodeError::Truncated { .. }, .. }) if newest => {
+            Err(LogError::Corrupt {
+                offset: 0,
+                reason: DecodeError::Truncated { .. },
+                ..
+            }) if newest => {
                 std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
                 continue;
             }
             other => other?,
         };
+        // Older segments were synced before the next one began, so the
+        // only tail a crash can tear there is an interrupted seal.
+        if !newest && report.cut_data_frame {
+            return Err(LogError::Corrupt {
+                path,
+                offset: report.data_len_bytes,
+                reason: DecodeError::Malformed("damaged tail in a segment that is not the newest"),
+            }
+            .into());
+        }
         info.truncated_bytes += report.truncated_bytes;
         if segment.id() != *id {
-            return Err(EngineError::Config(format!("{} holds segment id {}", path.display(), segment.id())));
+            return Err(EngineError::Config(format!(
+                "{} holds segment id {}",
+                path.display(),
+                segment.id()
+            )));
         }
         if !newest && !segment.is_sealed() {
             segment.seal()?;
@@ -398,7 +560,11 @@ fn open_segments(
 
 /// Feeds what `segment` holds after `position` to `builder`; returns the
 /// highest version seen.
-fn replay_segment(segment: &LogSegment, position: LogPosition, builder: &mut IndexBuilder) -> Result<u64> {
+fn replay_segment(
+    segment: &LogSegment,
+    position: LogPosition,
+    builder: &mut IndexBuilder,
+) -> Result<u64> {
     let mut latest = 0;
     if segment.id() < position.segment_id {
         return Ok(0);
@@ -418,28 +584,43 @@ fn replay_segment(segment: &LogSegment, position: LogPosition, builder: &mut Ind
         latest = footer.max_version;
     }
     segment.for_each_hint(|hint| {
-        builder.observe(hint.key, hint.version, (!hint.tombstone).then_some(hint.location));
+        builder.observe(
+            hint.key,
+            hint.version,
+            (!hint.tombstone).then_some(hint.location),
+        );
         latest = latest.max(hint.version);
     })?;
     Ok(latest)
 }
 
 /// Reads the value `entry` points at, checking it belongs to `key`.
-pub(crate) fn read_entry(segments: &BTreeMap<u32, Arc<LogSegment>>, key: &[u8], entry: Entry) -> Result<Versioned> {
+pub(crate) fn read_entry(
+    segments: &BTreeMap<u32, Arc<LogSegment>>,
+    key: &[u8],
+    entry: Entry,
+) -> Result<Versioned> {
     let location = entry.location;
-    let segment = segments.get(&location.segment_id).ok_or(LogError::BadLocation {
-        segment_id: location.segment_id,
-        offset: location.offset,
-        len: location.len,
-    })?;
+    let segment = segments
+        .get(&location.segment_id)
+        .ok_or(LogError::BadLocation {
+            segment_id: location.segment_id,
+            offset: location.offset,
+            len: location.len,
+        })?;
     let record = segment.read(location)?;
     if record.key() != key || record.version() != entry.version {
         return Err(LogError::Corrupt {
             path: segment.path().to_path_buf(),
             offset: location.offset as u64,
-            reason: DecodeError::Malformed("the index points at a record of another key or version"),
+            reason: DecodeError::Malformed(
+                "the index points at a record of another key or version",
+            ),
         }
         .into());
     }
-    Ok(Versioned { value: record.into_value(), version: entry.version })
+    Ok(Versioned {
+        value: record.into_value(),
+        version: entry.version,
+    })
 }

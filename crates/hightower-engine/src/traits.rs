@@ -29,7 +29,12 @@ pub trait KvEngine: Send + Sync {
     }
 
     /// Up to `limit` keys in the range, in key order.
-    fn scan_range(&self, start: Bound<&[u8]>, end: Bound<&[u8]>, limit: usize) -> Result<Vec<KeyValue>> {
+    fn scan_range(
+        &self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>> {
         self.read_view()?.range(start, end).take(limit).collect()
     }
 
@@ -48,7 +53,11 @@ pub trait SnapshotEngine: Send + Sync {
     fn latest_version(&self) -> u64;
 
     /// Replaces the whole state with `entries` at `latest_version`.
-    fn install_snapshot(&self, latest_version: u64, entries: &mut dyn Iterator<Item = KeyValue>) -> Result<()>;
+    fn install_snapshot(
+        &self,
+        latest_version: u64,
+        entries: &mut dyn Iterator<Item = KeyValue>,
+    ) -> Result<()>;
 
     /// Commits a batch at `first_version`, which must be above the latest
     /// version (replication assigns versions from its log).

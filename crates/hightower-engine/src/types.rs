@@ -59,12 +59,19 @@ pub enum Command {
 impl Command {
     /// An unconditional put.
     pub fn put(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
-        Command::Put { key: key.into(), value: value.into(), expect: Expect::Any }
+        Command::Put {
+            key: key.into(),
+            value: value.into(),
+            expect: Expect::Any,
+        }
     }
 
     /// An unconditional delete.
     pub fn delete(key: impl Into<Vec<u8>>) -> Self {
-        Command::Delete { key: key.into(), expect: Expect::Any }
+        Command::Delete {
+            key: key.into(),
+            expect: Expect::Any,
+        }
     }
 
     /// The same command under a condition.
@@ -129,6 +136,6 @@ pub struct Committed {
 impl Committed {
     /// Version of the last command.
     pub fn last_version(&self) -> u64 {
-        self.first_version + u64::from(self.count) - 1
+        self.first_version + (u64::from(self.count).max(1) - 1)
     }
 }

@@ -1,10 +1,12 @@
 //! Scenario: data written, deleted and overwritten survives a reopen, with
 //! its versions, through many segments, with and without a checkpoint.
 
-use hightower_engine::{Command, EngineConfig, Expect, KvEngine, SingleNodeEngine};
+use hightower_engine::{Command, Durability, EngineConfig, Expect, KvEngine, SingleNodeEngine};
 
 fn config(dir: &std::path::Path) -> EngineConfig {
-    EngineConfig::new(dir).segment_bytes_max(16 * 1024)
+    EngineConfig::new(dir)
+        .segment_bytes_max(16 * 1024)
+        .durability(Durability::None)
 }
 
 #[test]
@@ -34,14 +36,18 @@ fn reopen_keeps_data() -> anyhow::Result<()> {
             assert_eq!(got.version, *version);
         }
         let scanned = engine.scan_prefix(b"key-", usize::MAX)?;
-        let keys: Vec<_> = scanned.iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect();
+        let keys: Vec<_> = scanned
+            .iter()
+            .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
+            .collect();
         assert_eq!(keys, expected.keys().cloned().collect::<Vec<_>>());
         if round == 1 {
             engine.checkpoint()?;
         }
         let key = b"key-0001".to_vec();
         let current = engine.get(&key)?.map(|v| v.version);
-        let conflict = engine.submit(Command::put(key.clone(), b"x".to_vec()).expecting(Expect::Absent));
+        let conflict =
+            engine.submit(Command::put(key.clone(), b"x".to_vec()).expecting(Expect::Absent));
         assert_eq!(conflict.is_err(), current.is_some());
     }
     Ok(())

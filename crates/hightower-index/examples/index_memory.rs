@@ -11,7 +11,7 @@
 //! that resident-set figures do not mix; with a scenario name it runs that
 //! one: `random` (writes in random key order), `ascending` (writes in key
 //! order, the worst case for node fill), `builder` (recovery through
-//! `IndexBuilder`), `snapshot-churn` (what a held snapshot costs while
+//! `IndexBuilder`, also timed), `snapshot-churn` (what a held snapshot costs while
 //! 10% of the keys are overwritten).
 
 #![allow(
@@ -21,6 +21,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use hightower_index::{Entry, Index, IndexBuilder, Location};
 use rand::rngs::StdRng;
@@ -121,61 +122,75 @@ fn ascending_keys() -> impl Iterator<Item = [u8; KEY_BYTES]> {
 }
 
 fn run(scenario: &str) -> anyhow::Result<()> {
-    let before = usage()?;
     match scenario {
-        "random" | "ascending" => {
-            let index = Index::new();
-            if scenario == "random" {
-                random_keys(1).enumerate().for_each(|(n, key)| {
-                    index.insert(&key, entry(n));
-                });
-            } else {
-                ascending_keys().enumerate().for_each(|(n, key)| {
-                    index.insert(&key, entry(n));
-                });
-            }
-            report(scenario, before, usage()?, index.len());
-            println!(
-                "{:>14}  memory_estimate_bytes / key: {:.1}",
-                "",
-                index.memory_estimate_bytes() as f64 / index.len() as f64
-            );
-        }
-        "builder" => {
-            let mut builder = IndexBuilder::with_capacity(N_KEYS);
-            random_keys(1)
-                .enumerate()
-                .for_each(|(n, key)| builder.observe(&key, n as u64, Some(entry(n).location)));
-            let started = std::time::Instant::now();
-            let index = Index::from_snapshot(builder.build());
-            let build_ms = started.elapsed().as_millis();
-            report(scenario, before, usage()?, index.len());
-            println!(
-                "{:>14}  build() and install of {} keys took {build_ms} ms",
-                "",
-                index.len()
-            );
-        }
-        "snapshot-churn" => {
-            let index = Index::new();
-            random_keys(1).enumerate().for_each(|(n, key)| {
-                index.insert(&key, entry(n));
-            });
-            let loaded = usage()?;
-            let held = index.snapshot();
-            random_keys(1).step_by(10).enumerate().for_each(|(n, key)| {
-                index.insert(&key, entry(N_KEYS + n));
-            });
-            report("random", before, loaded, index.len());
-            println!(
-                "{:>14}  a held snapshot after overwriting 10% of keys costs {:.1} B per live key more (heap)",
-                "",
-                usage()?.heap_bytes.saturating_sub(loaded.heap_bytes) as f64 / index.len() as f64
-            );
-            drop(held);
-        }
+        "random" => measure_writes(scenario, random_keys(1)),
+        "ascending" => measure_writes(scenario, ascending_keys()),
+        "builder" => measure_builder(),
+        "snapshot-churn" => measure_snapshot_churn(),
         other => anyhow::bail!("unknown scenario {other:?}; known: {SCENARIOS:?}"),
     }
+}
+
+/// Inserts `keys` one by one into a live index.
+fn measure_writes(
+    scenario: &str,
+    keys: impl Iterator<Item = [u8; KEY_BYTES]>,
+) -> anyhow::Result<()> {
+    let before = usage()?;
+    let index = Index::new();
+    for (n, key) in keys.enumerate() {
+        index.insert(&key, entry(n));
+    }
+    report(scenario, before, usage()?, index.len());
+    let estimate = index.memory_estimate_bytes() as f64 / index.len() as f64;
+    println!(
+        "{:>14}  memory_estimate_bytes() says {estimate:.1} B/key",
+        ""
+    );
+    Ok(())
+}
+
+/// Observes every key into a builder, builds, installs; prints how long
+/// each step took as well.
+fn measure_builder() -> anyhow::Result<()> {
+    let before = usage()?;
+    let started = Instant::now();
+    let mut builder = IndexBuilder::with_capacity(N_KEYS);
+    for (n, key) in random_keys(1).enumerate() {
+        builder.observe(&key, n as u64, Some(entry(n).location));
+    }
+    let observed_ms = started.elapsed().as_millis();
+    let started = Instant::now();
+    let index = Index::from_snapshot(builder.build());
+    let built_ms = started.elapsed().as_millis();
+    report("builder", before, usage()?, index.len());
+    println!(
+        "{:>14}  observe took {observed_ms} ms, build and install {built_ms} ms",
+        ""
+    );
+    Ok(())
+}
+
+/// Holds a snapshot while 10% of the keys are overwritten.
+fn measure_snapshot_churn() -> anyhow::Result<()> {
+    let before = usage()?;
+    let index = Index::new();
+    for (n, key) in random_keys(1).enumerate() {
+        index.insert(&key, entry(n));
+    }
+    let loaded = usage()?;
+    let held = index.snapshot();
+    for (n, key) in random_keys(1).step_by(10).enumerate() {
+        index.insert(&key, entry(N_KEYS + n));
+    }
+    let churned = usage()?;
+    report("random", before, loaded, index.len());
+    let extra = churned.heap_bytes.saturating_sub(loaded.heap_bytes) as f64 / index.len() as f64;
+    println!(
+        "{:>14}  holding a snapshot while 10% of the keys are overwritten costs {extra:.1} B/key more (heap)",
+        ""
+    );
+    drop(held);
     Ok(())
 }
 

@@ -1,10 +1,9 @@
 //! [`IndexBuilder`]: builds a new directory off to the side from observed
 //! records, keeping per key the one with the highest version.
 
-use std::collections::{HashMap, hash_map};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::hash_map::{self, HashMap, RandomState};
 use std::fmt;
-
+use std::hash::{BuildHasher, Hasher};
 
 use crate::index::spilled_bytes;
 use crate::snapshot::IndexSnapshot;
@@ -22,6 +21,7 @@ use crate::{Entry, Key, Location, SHARD_COUNT, ShardMap, shard_of};
 /// ascending id order prefers the newest copy of a record.
 #[derive(Default)]
 pub struct IndexBuilder {
+    /// The newest record observed for each key.
     newest: HashMap<Key, Newest, KeyHashBuilder>,
     /// Keys whose newest record is a put.
     n_live_keys: usize,
@@ -31,16 +31,21 @@ pub struct IndexBuilder {
 /// tombstone.
 #[derive(Clone, Copy)]
 struct Newest {
+    /// The record's version.
     version: u64,
+    /// Where the put lies, or `None` for a tombstone.
     location: Option<Location>,
 }
 
 /// Threads that [`IndexBuilder::build`] uses at most.
 const BUILD_THREADS_MAX: usize = 4;
 
+/// Below this many live keys a build runs on the calling thread alone:
+/// starting threads would cost more than they save.
+const PARALLEL_BUILD_KEYS_MIN: usize = 16 * 1024;
+
 /// Hashes a key with one-shot xxh3, cheaper than a streaming hasher for
 /// keys this short.
-#[derive(Default)]
 struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
@@ -58,7 +63,30 @@ impl Hasher for KeyHasher {
     }
 }
 
-type KeyHashBuilder = BuildHasherDefault<KeyHasher>;
+/// Makes [`KeyHasher`]s with a seed drawn per builder, so that keys
+/// crafted to collide cannot slow recovery down.
+#[derive(Clone)]
+struct KeyHashBuilder {
+    /// The xxh3 seed of every hash this builder makes.
+    seed: u64,
+}
+
+impl Default for KeyHashBuilder {
+    fn default() -> Self {
+        // std's RandomState carries per-process random keys.
+        Self {
+            seed: RandomState::new().hash_one(0u64),
+        }
+    }
+}
+
+impl BuildHasher for KeyHashBuilder {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.seed)
+    }
+}
 
 impl IndexBuilder {
     /// An empty builder.
@@ -79,16 +107,21 @@ impl IndexBuilder {
     /// of the key with a higher version was observed.
     pub fn observe(&mut self, key: &[u8], version: u64, location: Option<Location>) {
         let observed = Newest { version, location };
-        match self.newest.get_mut(key) {
-            Some(newest) if newest.version > version => {}
-            Some(newest) => {
+        // One probe per observation; a spilled key is copied even when the
+        // slot exists, which is rare next to the cache miss of the probe.
+        match self.newest.entry(Key::from_slice(key)) {
+            hash_map::Entry::Occupied(mut slot) => {
+                let newest = slot.get_mut();
+                if newest.version > version {
+                    return;
+                }
                 let was_live = newest.location.is_some();
                 *newest = observed;
                 self.n_live_keys =
                     self.n_live_keys + usize::from(location.is_some()) - usize::from(was_live);
             }
-            None => {
-                self.newest.insert(Key::from_slice(key), observed);
+            hash_map::Entry::Vacant(slot) => {
+                slot.insert(observed);
                 self.n_live_keys += usize::from(location.is_some());
             }
         }
@@ -142,33 +175,35 @@ impl IndexBuilder {
     }
 }
 
-/// The 64 shard maps, built on up to [`BUILD_THREADS_MAX`] threads: the
-/// shards are independent, and recovery waits on this step.
-fn maps_from_entries(per_shard: [Vec<(Key, Entry)>; SHARD_COUNT]) -> [ShardMap; SHARD_COUNT] {
-    let n_threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, BUILD_THREADS_MAX);
+/// The 64 shard maps. A large build runs on up to [`BUILD_THREADS_MAX`]
+/// threads: the shards are independent, and recovery waits on this step.
+fn maps_from_entries(mut per_shard: [Vec<(Key, Entry)>; SHARD_COUNT]) -> [ShardMap; SHARD_COUNT] {
+    let n_entries: usize = per_shard.iter().map(Vec::len).sum();
+    let n_threads = if n_entries < PARALLEL_BUILD_KEYS_MIN {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, BUILD_THREADS_MAX)
+    };
+    if n_threads == 1 {
+        return per_shard.map(map_from_entries);
+    }
     let shards_per_thread = SHARD_COUNT.div_ceil(n_threads);
-    let mut per_shard = Vec::from(per_shard);
-    let mut maps: Vec<ShardMap> = Vec::with_capacity(SHARD_COUNT);
+    let mut maps: [ShardMap; SHARD_COUNT] = std::array::from_fn(|_| ShardMap::new());
+    // The scope joins every worker and passes a worker's panic on.
     std::thread::scope(|scope| {
-        let mut workers = Vec::with_capacity(n_threads);
-        while !per_shard.is_empty() {
-            let rest = per_shard.split_off(shards_per_thread.min(per_shard.len()));
-            let chunk = std::mem::replace(&mut per_shard, rest);
-            workers.push(scope.spawn(move || {
-                chunk.into_iter().map(map_from_entries).collect::<Vec<_>>()
-            }));
-        }
-        for worker in workers {
-            match worker.join() {
-                Ok(chunk_maps) => maps.extend(chunk_maps),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+        let entry_chunks = per_shard.chunks_mut(shards_per_thread);
+        let map_chunks = maps.chunks_mut(shards_per_thread);
+        for (entry_chunk, map_chunk) in entry_chunks.zip(map_chunks) {
+            scope.spawn(move || {
+                for (entries, map) in entry_chunk.iter_mut().zip(map_chunk) {
+                    *map = map_from_entries(std::mem::take(entries));
+                }
+            });
         }
     });
-    maps.try_into()
-        .unwrap_or_else(|_| unreachable!("one map per shard, in shard order"))
+    maps
 }
 
 /// A shard map holding `entries`, whose keys are distinct.

@@ -35,6 +35,7 @@ struct Shard(RwLock<ShardMap>);
 /// All methods take `&self`; the index is meant to be shared between
 /// threads (for example in an `Arc`). See the crate docs for an example.
 pub struct Index {
+    /// `shards[shard_of(key)]` holds `key`, if live.
     shards: Box<[Shard; SHARD_COUNT]>,
     /// Read mode: a mutation is in progress. Write mode: a snapshot or an
     /// install is reading or replacing all shards at once.
@@ -86,6 +87,9 @@ impl Index {
     ///
     /// A snapshot sees either none of the batch or all of it. Concurrent
     /// readers of single keys ([`Index::get`]) may see part of it.
+    ///
+    /// `updates` is consumed while snapshots are held off, so it should be
+    /// cheap to iterate and must not call back into this index.
     pub fn apply<'a>(&self, updates: impl IntoIterator<Item = (&'a [u8], Option<Entry>)>) {
         let _gate = self.gate.read();
         for (key, update) in updates {
@@ -177,6 +181,7 @@ impl Index {
             .saturating_add(spilled_key_bytes)
     }
 
+    /// The lock of the shard that holds `key`.
     fn shard(&self, key: &[u8]) -> &RwLock<ShardMap> {
         &self.shards[shard_of(key)].0
     }
@@ -342,6 +347,18 @@ mod tests {
         assert_eq!(index.get(b"new"), Some(entry(2)));
         assert_eq!(index.len(), 1);
         assert_eq!(index.spilled_key_bytes.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn from_snapshot_starts_with_its_contents() {
+        let source = Index::new();
+        source.insert(b"a", entry(1));
+        source.insert(&[3u8; 20], entry(2));
+        let copy = Index::from(source.snapshot());
+        source.remove(b"a");
+        assert_eq!(copy.get(b"a"), Some(entry(1)));
+        assert_eq!(copy.len(), 2);
+        assert_eq!(copy.spilled_key_bytes.load(Ordering::Relaxed), 20);
     }
 
     #[test]

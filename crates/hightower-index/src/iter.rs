@@ -34,22 +34,30 @@ const BATCH_LEN_MAX: usize = 256;
 pub struct SnapshotIter {
     /// The smallest pending entry of every shard with entries left.
     heads: BinaryHeap<Reverse<Head>>,
+    /// Where the entries come from.
     shards: Shards,
 }
 
 /// Everything but the heap, so that both can be borrowed mutably at once.
 struct Shards {
+    /// The snapshot being read; owned, so the iterator borrows nothing.
     snapshot: IndexSnapshot,
+    /// The lower end of the key range.
     start: Bound<Key>,
+    /// The upper end of the key range.
     end: Bound<Key>,
+    /// One cursor per shard, indexed by shard.
     cursors: Vec<ShardCursor>,
 }
 
 /// A pending entry and the shard it came from; ordered by key alone, since
 /// every key lives in exactly one shard.
 struct Head {
+    /// The entry's key.
     key: Key,
+    /// The entry itself.
     entry: Entry,
+    /// The shard whose cursor supplies the next entry after this one.
     shard: usize,
 }
 
@@ -59,12 +67,14 @@ struct ShardCursor {
     buffer: VecDeque<(Key, Entry)>,
     /// The last key copied into the buffer; `None` before the first batch.
     resume_after: Option<Key>,
+    /// Entries the next batch copies at most.
     batch_len: usize,
     /// The tree holds no entry in range after `resume_after`.
     exhausted: bool,
 }
 
 impl SnapshotIter {
+    /// An iterator over the entries of `snapshot` between `start` and `end`.
     pub(crate) fn new(snapshot: IndexSnapshot, start: Bound<Key>, end: Bound<Key>) -> Self {
         let mut shards = Shards {
             snapshot,
@@ -127,6 +137,7 @@ impl Shards {
 }
 
 impl ShardCursor {
+    /// A cursor before the first batch.
     fn new() -> Self {
         Self {
             buffer: VecDeque::new(),
@@ -137,6 +148,10 @@ impl ShardCursor {
     }
 
     /// Copies the next batch of entries in range into the empty buffer.
+    ///
+    /// The tree is asked for an open-ended range and the end bound is
+    /// checked here: a bounded range would seek the tree twice, once for
+    /// each end, and seeks are most of the cost of a short scan.
     fn refill(&mut self, map: &ShardMap, start: Bound<&[u8]>, end: Bound<&[u8]>) {
         debug_assert!(self.buffer.is_empty());
         let lower = match &self.resume_after {
@@ -147,15 +162,32 @@ impl ShardCursor {
             self.exhausted = true;
             return;
         }
-        let batch = map.range::<_, [u8]>((lower, end)).take(self.batch_len);
-        self.buffer
-            .extend(batch.map(|(key, entry)| (key.clone(), *entry)));
+        let batch = map
+            .range::<_, [u8]>((lower, Bound::Unbounded))
+            .take(self.batch_len);
+        for (key, entry) in batch {
+            if !is_before_end(key, end) {
+                self.exhausted = true;
+                return;
+            }
+            self.buffer.push_back((key.clone(), *entry));
+        }
         if self.buffer.len() < self.batch_len {
             self.exhausted = true;
             return;
         }
         self.resume_after = self.buffer.back().map(|(key, _)| key.clone());
         self.batch_len = (self.batch_len * 2).min(BATCH_LEN_MAX);
+    }
+}
+
+/// Whether `key` lies before `end`, so that it is in range if it lies
+/// after the start.
+fn is_before_end(key: &[u8], end: Bound<&[u8]>) -> bool {
+    match end {
+        Bound::Included(end) => key <= end,
+        Bound::Excluded(end) => key < end,
+        Bound::Unbounded => true,
     }
 }
 
@@ -179,6 +211,7 @@ impl Ord for Head {
     }
 }
 
+/// `bound` with a borrowed key.
 fn bound_as_slice(bound: &Bound<Key>) -> Bound<&[u8]> {
     bound.as_ref().map(|key| key.as_slice())
 }
@@ -235,7 +268,7 @@ mod tests {
         let mut iter = index.snapshot().iter();
         let mut count = 0u64;
         let mut previous: Option<Key> = None;
-        while let Some((key, found)) = iter.next() {
+        for (key, found) in iter.by_ref() {
             assert!(previous.as_ref().is_none_or(|p| *p < key));
             let bytes: [u8; 4] = key.as_slice().try_into().expect("4-byte keys");
             assert_eq!(found.version, u64::from(u32::from_be_bytes(bytes)));

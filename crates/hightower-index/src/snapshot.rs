@@ -15,10 +15,13 @@ use crate::{Entry, Key, SHARD_COUNT, ShardMap, shard_of};
 /// from and move to other threads.
 #[derive(Clone)]
 pub struct IndexSnapshot {
+    /// Shared by every clone of the snapshot and by its iterators.
     inner: Arc<SnapshotInner>,
 }
 
+/// The immutable contents of a snapshot.
 struct SnapshotInner {
+    /// `maps[shard_of(key)]` holds `key`, if live.
     maps: [ShardMap; SHARD_COUNT],
     /// Keys across all shards: the sum of the shard lengths.
     n_live_keys: usize,
@@ -98,7 +101,7 @@ impl Default for IndexSnapshot {
     }
 }
 
-impl<'a> IntoIterator for &'a IndexSnapshot {
+impl IntoIterator for &IndexSnapshot {
     type Item = (Key, Entry);
     type IntoIter = SnapshotIter;
 
@@ -115,6 +118,7 @@ impl fmt::Debug for IndexSnapshot {
     }
 }
 
+/// `bound` with an owned key.
 fn owned_bound(bound: Bound<&[u8]>) -> Bound<Key> {
     bound.map(Key::from_slice)
 }

@@ -104,7 +104,9 @@ pub enum LogError {
         max: usize,
     },
     /// A batch held no mutations, or more bytes than the batch limit.
-    #[error("batch of {mutations} mutations and {len} bytes is outside the limits (1 mutation, {max} bytes)")]
+    #[error(
+        "batch of {mutations} mutations and {len} bytes is outside the limits (1 mutation, {max} bytes)"
+    )]
     BadBatch {
         /// Number of mutations.
         mutations: usize,
@@ -114,7 +116,9 @@ pub enum LogError {
         max: usize,
     },
     /// The segment would grow past what a 32-bit offset can address.
-    #[error("segment {segment_id} is full: {len} bytes plus a {frame_len}-byte frame exceeds {max} bytes")]
+    #[error(
+        "segment {segment_id} is full: {len} bytes plus a {frame_len}-byte frame exceeds {max} bytes"
+    )]
     SegmentFull {
         /// The segment.
         segment_id: u32,

@@ -73,7 +73,10 @@ impl Footer {
     pub fn block_for(&self, key: &[u8]) -> Option<(u32, u32)> {
         let after = self.sparse.partition_point(|(k, _)| k.as_slice() <= key);
         let start = self.sparse.get(after.checked_sub(1)?)?.1;
-        let end = self.sparse.get(after).map_or(self.entries_len, |(_, offset)| *offset);
+        let end = self
+            .sparse
+            .get(after)
+            .map_or(self.entries_len, |(_, offset)| *offset);
         Some((start, end))
     }
 
@@ -106,9 +109,16 @@ impl Footer {
         }
         let sparse_at = entries_len as usize;
         let bloom_at = sparse_at + sparse_len as usize;
-        let sparse = decode_sparse(&body[sparse_at..bloom_at], sparse_count, entries_len, limits)?;
+        let sparse = decode_sparse(
+            &body[sparse_at..bloom_at],
+            sparse_count,
+            entries_len,
+            limits,
+        )?;
         if (header.key_len == 0) != sparse.is_empty() {
-            return Err(DecodeError::Malformed("sparse index does not match entry count"));
+            return Err(DecodeError::Malformed(
+                "sparse index does not match entry count",
+            ));
         }
         let bloom = decode_bloom(&body[bloom_at..meta_at])?;
         Ok(Footer {
@@ -144,9 +154,9 @@ fn decode_sparse(
         let key = block
             .get(SPARSE_FIXED_BYTES..SPARSE_FIXED_BYTES + key_len)
             .ok_or(DecodeError::Malformed("sparse key cut short"))?;
-        let ordered = sparse.last().is_none_or(|(prev, prev_offset)| {
-            prev.as_slice() < key && *prev_offset < offset
-        });
+        let ordered = sparse
+            .last()
+            .is_none_or(|(prev, prev_offset)| prev.as_slice() < key && *prev_offset < offset);
         if !ordered || offset >= entries_len || (sparse.is_empty() && offset != 0) {
             return Err(DecodeError::Malformed("sparse index out of order or range"));
         }
@@ -222,7 +232,10 @@ pub fn encode_footer(
     sparse_interval: usize,
     bloom_bits_per_key: usize,
 ) {
-    debug_assert!(hints.windows(2).all(|w| w[0].key < w[1].key), "hints sorted and unique");
+    debug_assert!(
+        hints.windows(2).all(|w| w[0].key < w[1].key),
+        "hints sorted and unique"
+    );
     let start = out.len();
     let count = u32::try_from(hints.len()).expect("a segment holds fewer than 2^32 records");
     let max_version = hints.iter().map(|h| h.version).max().unwrap_or(0);
@@ -240,7 +253,11 @@ pub fn encode_footer(
         if i % sparse_interval.max(1) == 0 {
             sparse.push((hint.key, out.len() - body_start));
         }
-        let kind = if hint.tombstone { RecordKind::Delete } else { RecordKind::Put };
+        let kind = if hint.tombstone {
+            RecordKind::Delete
+        } else {
+            RecordKind::Put
+        };
         out.extend_from_slice(&(hint.key.len() as u32).to_le_bytes());
         out.push(kind as u8);
         out.extend_from_slice(&hint.location.offset.to_le_bytes());
@@ -257,8 +274,12 @@ pub fn encode_footer(
     let sparse_len = out.len() - body_start - entries_len;
     let bits = (hints.len() * bloom_bits_per_key).max(64);
     // k = bits per key * ln 2 is the false-positive optimum.
-    let hashes = ((bloom_bits_per_key as f64) * std::f64::consts::LN_2).round().clamp(1.0, 16.0) as u32;
-    let mut bloom = BloomFilter::with_num_bits(bits).seed(&BLOOM_SEED).hashes(hashes);
+    let hashes = ((bloom_bits_per_key as f64) * std::f64::consts::LN_2)
+        .round()
+        .clamp(1.0, 16.0) as u32;
+    let mut bloom = BloomFilter::with_num_bits(bits)
+        .seed(&BLOOM_SEED)
+        .hashes(hashes);
     for hint in hints {
         bloom.insert(&xxh3_64(hint.key));
     }
@@ -285,7 +306,9 @@ mod tests {
     use super::*;
 
     fn sample(n: usize) -> Vec<(Vec<u8>, u64)> {
-        (0..n).map(|i| (format!("key-{i:05}").into_bytes(), i as u64 + 1)).collect()
+        (0..n)
+            .map(|i| (format!("key-{i:05}").into_bytes(), i as u64 + 1))
+            .collect()
     }
 
     fn encode(keys: &[(Vec<u8>, u64)]) -> Vec<u8> {
@@ -296,7 +319,11 @@ mod tests {
                 key,
                 tombstone: i % 7 == 3,
                 version: *version,
-                location: Location { segment_id: 9, offset: 32 + i as u32 * 50, len: 50 },
+                location: Location {
+                    segment_id: 9,
+                    offset: 32 + i as u32 * 50,
+                    len: 50,
+                },
             })
             .collect();
         let mut out = Vec::new();
@@ -319,25 +346,33 @@ mod tests {
             let (start, end) = footer.block_for(key).unwrap();
             assert!(end - start < 16 * 40, "one small block");
             let mut found = None;
-            decode_entries(&block[start as usize..end as usize], 9, &Limits::default(), |h| {
-                if h.key == key.as_slice() {
-                    found = Some(h);
-                }
-            })
+            decode_entries(
+                &block[start as usize..end as usize],
+                9,
+                &Limits::default(),
+                |h| {
+                    if h.key == key.as_slice() {
+                        found = Some(h);
+                    }
+                },
+            )
             .unwrap();
             let hint = found.unwrap();
             assert_eq!(hint.version, *version);
             assert_eq!(hint.tombstone, i % 7 == 3);
         }
         assert!(footer.block_for(b"a").is_none(), "before the first key");
-        let misses = (0..1000).filter(|i| footer.may_contain(format!("zz{i}").as_bytes())).count();
+        let misses = (0..1000)
+            .filter(|i| footer.may_contain(format!("zz{i}").as_bytes()))
+            .count();
         assert!(misses < 100, "bloom false positives: {misses}/1000");
     }
 
     #[test]
     fn empty_footer_round_trips() {
         let bytes = encode(&[]);
-        let footer = Footer::decode(&bytes[..bytes.len() - TRAILER_BYTES], &Limits::default()).unwrap();
+        let footer =
+            Footer::decode(&bytes[..bytes.len() - TRAILER_BYTES], &Limits::default()).unwrap();
         assert_eq!(footer.entry_count, 0);
         assert!(footer.block_for(b"x").is_none());
     }
@@ -349,7 +384,10 @@ mod tests {
         for i in 0..frame.len() {
             let mut bad = frame.to_vec();
             bad[i] ^= 0x40;
-            assert!(Footer::decode(&bad, &Limits::default()).is_err(), "flip at {i}");
+            assert!(
+                Footer::decode(&bad, &Limits::default()).is_err(),
+                "flip at {i}"
+            );
         }
     }
 }

@@ -330,7 +330,10 @@ pub enum Frame<'a> {
 
 /// Decodes the data frame at the start of `bytes`, verifying every
 /// checksum. Returns the frame and its length. Footers are refused here.
-pub fn decode_frame<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(Frame<'a>, usize), DecodeError> {
+pub fn decode_frame<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+) -> Result<(Frame<'a>, usize), DecodeError> {
     let header = FrameHeader::decode(bytes, limits)?;
     let frame_len = header.frame_len();
     if frame_len > bytes.len() as u64 {
@@ -347,9 +350,14 @@ pub fn decode_frame<'a>(bytes: &'a [u8], limits: &Limits) -> Result<(Frame<'a>, 
         }
         RecordKind::Batch => {
             verify_checksum(frame, &header)?;
-            Ok((Frame::Batch(decode_batch_body(frame, &header, limits)?), frame_len))
+            Ok((
+                Frame::Batch(decode_batch_body(frame, &header, limits)?),
+                frame_len,
+            ))
         }
-        RecordKind::Footer => Err(DecodeError::Malformed("footer where a data frame was expected")),
+        RecordKind::Footer => Err(DecodeError::Malformed(
+            "footer where a data frame was expected",
+        )),
     }
 }
 
@@ -373,7 +381,9 @@ fn decode_batch_body<'a>(
         }
         let record = decode_record(&frame[pos..end as usize], limits)?;
         if record.version != header.version.wrapping_add(i as u64) {
-            return Err(DecodeError::Malformed("batch record versions are not consecutive"));
+            return Err(DecodeError::Malformed(
+                "batch record versions are not consecutive",
+            ));
         }
         records.push((pos, record));
         pos = end as usize;
@@ -399,7 +409,14 @@ mod tests {
     #[test]
     fn put_round_trips() {
         let mut buf = Vec::new();
-        let len = encode_record(&mut buf, 7, &Mutation::Put { key: b"k", value: b"hello" });
+        let len = encode_record(
+            &mut buf,
+            7,
+            &Mutation::Put {
+                key: b"k",
+                value: b"hello",
+            },
+        );
         assert_eq!(len, RECORD_HEADER_BYTES + 6);
         let record = decode_record(&buf, &Limits::default()).unwrap();
         assert_eq!(record.kind, RecordKind::Put);
@@ -421,16 +438,26 @@ mod tests {
     fn batch_round_trips_with_consecutive_versions() {
         let mut buf = vec![0xAA; 5]; // frames need not start at zero
         let muts = [
-            Mutation::Put { key: b"a", value: b"1" },
+            Mutation::Put {
+                key: b"a",
+                value: b"1",
+            },
             Mutation::Delete { key: b"b" },
-            Mutation::Put { key: b"c", value: b"333" },
+            Mutation::Put {
+                key: b"c",
+                value: b"333",
+            },
         ];
         let spans = encode_batch(&mut buf, 100, &muts);
         let (frame, len) = decode_frame(&buf[5..], &Limits::default()).unwrap();
         assert_eq!(len, buf.len() - 5);
-        let Frame::Batch(records) = frame else { panic!("expected a batch") };
+        let Frame::Batch(records) = frame else {
+            panic!("expected a batch")
+        };
         assert_eq!(records.len(), 3);
-        for (i, ((offset, record), (span_offset, span_len))) in records.iter().zip(&spans).enumerate() {
+        for (i, ((offset, record), (span_offset, span_len))) in
+            records.iter().zip(&spans).enumerate()
+        {
             assert_eq!(offset, span_offset);
             assert_eq!(record.version, 100 + i as u64);
             assert_eq!(record.key, muts[i].key());
@@ -442,41 +469,95 @@ mod tests {
     #[test]
     fn every_flipped_bit_is_detected() {
         let mut buf = Vec::new();
-        encode_record(&mut buf, 1, &Mutation::Put { key: b"key", value: b"value" });
+        encode_record(
+            &mut buf,
+            1,
+            &Mutation::Put {
+                key: b"key",
+                value: b"value",
+            },
+        );
         for byte in 0..buf.len() {
             for bit in 0..8 {
                 let mut bad = buf.clone();
                 bad[byte] ^= 1 << bit;
-                assert!(decode_frame(&bad, &Limits::default()).is_err(), "flip at {byte}:{bit}");
+                assert!(
+                    decode_frame(&bad, &Limits::default()).is_err(),
+                    "flip at {byte}:{bit}"
+                );
             }
         }
     }
 
     #[test]
     fn limits_name_size_and_limit() {
-        let limits = Limits { key_bytes_max: 4, value_bytes_max: 8, batch_bytes_max: 64 };
-        let err = limits.check(&Mutation::Put { key: b"12345", value: b"" }).unwrap_err();
-        assert_eq!(err.to_string(), "key of 5 bytes exceeds the limit of 4 bytes");
-        let err = limits.check(&Mutation::Put { key: b"k", value: &[0; 9] }).unwrap_err();
-        assert_eq!(err.to_string(), "value of 9 bytes exceeds the limit of 8 bytes");
-        assert!(matches!(limits.check(&Mutation::Delete { key: b"" }), Err(LogError::EmptyKey)));
+        let limits = Limits {
+            key_bytes_max: 4,
+            value_bytes_max: 8,
+            batch_bytes_max: 64,
+        };
+        let err = limits
+            .check(&Mutation::Put {
+                key: b"12345",
+                value: b"",
+            })
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "key of 5 bytes exceeds the limit of 4 bytes"
+        );
+        let err = limits
+            .check(&Mutation::Put {
+                key: b"k",
+                value: &[0; 9],
+            })
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "value of 9 bytes exceeds the limit of 8 bytes"
+        );
+        assert!(matches!(
+            limits.check(&Mutation::Delete { key: b"" }),
+            Err(LogError::EmptyKey)
+        ));
     }
 
     #[test]
     fn decoder_refuses_lengths_over_limits() {
         let mut buf = Vec::new();
-        encode_record(&mut buf, 1, &Mutation::Put { key: b"k", value: &[1; 100] });
-        let small = Limits { value_bytes_max: 10, ..Limits::default() };
+        encode_record(
+            &mut buf,
+            1,
+            &Mutation::Put {
+                key: b"k",
+                value: &[1; 100],
+            },
+        );
+        let small = Limits {
+            value_bytes_max: 10,
+            ..Limits::default()
+        };
         assert!(matches!(
             decode_frame(&buf, &small),
-            Err(DecodeError::LengthOverLimit { what: "value", len: 100, max: 10 })
+            Err(DecodeError::LengthOverLimit {
+                what: "value",
+                len: 100,
+                max: 10
+            })
         ));
     }
 
     #[test]
     fn truncated_frames_are_reported_as_such() {
         let mut buf = Vec::new();
-        encode_record(&mut buf, 1, &Mutation::Put { key: b"k", value: b"v" });
+        encode_record(
+            &mut buf,
+            1,
+            &Mutation::Put {
+                key: b"k",
+                value: b"v",
+            },
+        );
         for cut in 0..buf.len() {
             assert!(matches!(
                 decode_frame(&buf[..cut], &Limits::default()),

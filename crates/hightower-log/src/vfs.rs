@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// One open file, addressed by positioned reads and writes so that many
 /// readers can share it with one writer.
+// `len` is a fallible I/O call; an `is_empty` beside it would add nothing.
+#[allow(clippy::len_without_is_empty)]
 pub trait FileIo: Send + Sync + fmt::Debug {
     /// Reads exactly `buf.len()` bytes at `offset`.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
@@ -23,6 +25,10 @@ pub trait FileIo: Send + Sync + fmt::Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// The file's current length.
     fn len(&self) -> io::Result<u64>;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
 }
 
 /// Opens files. [`StdVfs`] is the real one.
@@ -62,7 +68,11 @@ impl FileIo for StdFile {
 
 impl Vfs for StdVfs {
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
         Ok(Arc::new(StdFile(file)))
     }
     fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>> {
@@ -177,11 +187,17 @@ impl FileIo for FaultyFile {
 impl Vfs for FaultyVfs {
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
         let inner = StdVfs.create_new(path)?;
-        Ok(Arc::new(FaultyFile { inner, plan: self.plan.clone() }))
+        Ok(Arc::new(FaultyFile {
+            inner,
+            plan: self.plan.clone(),
+        }))
     }
     fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>> {
         let inner = StdVfs.open(path, writable)?;
-        Ok(Arc::new(FaultyFile { inner, plan: self.plan.clone() }))
+        Ok(Arc::new(FaultyFile {
+            inner,
+            plan: self.plan.clone(),
+        }))
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         if self.plan.fail_sync.load(Ordering::SeqCst) {

@@ -1,0 +1,66 @@
+//! Scenario: an entry applied a second time, right away or after a
+//! reopen, is reported as `AlreadyApplied` with the versions it got the
+//! first time, and writes nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use hightower_engine::{Command, Durability, EngineConfig, KeyValue, KvEngine, SingleNodeEngine};
+use hightower_repl::{LocalReplication, LogEntry, ReplError, ReplicationHandle};
+
+fn open(dir: &Path) -> anyhow::Result<LocalReplication<SingleNodeEngine>> {
+    let config = EngineConfig::new(dir).durability(Durability::None);
+    Ok(LocalReplication::new(Arc::new(
+        SingleNodeEngine::with_config(config)?,
+    )))
+}
+
+fn contents(node: &LocalReplication<SingleNodeEngine>) -> anyhow::Result<Vec<KeyValue>> {
+    Ok(node
+        .engine()
+        .read_view()?
+        .iter()
+        .collect::<Result<_, _>>()?)
+}
+
+#[test]
+fn reapply_already_applied() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let node = open(dir.path())?;
+    let first = LogEntry::new(1, vec![Command::put("a", "1"), Command::put("b", "1")]);
+    let second = LogEntry::new(3, vec![Command::put("a", "2")]);
+    let first_committed = node.apply_entry(first.clone())?;
+    node.apply_entry(second.clone())?;
+    let before = contents(&node)?;
+
+    for round in 0..2 {
+        for (entry, expected) in [(&first, first_committed), (&second, second.versions()?)] {
+            match node.apply_entry(entry.clone()) {
+                Err(ReplError::AlreadyApplied {
+                    committed,
+                    applied_version: 3,
+                }) => {
+                    assert_eq!(committed, expected, "round {round}");
+                }
+                other => anyhow::bail!("round {round}: expected AlreadyApplied, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            (node.applied_version(), contents(&node)?),
+            (3, before.clone()),
+            "round {round}"
+        );
+    }
+
+    drop(node);
+    let reopened = open(dir.path())?;
+    let again = reopened
+        .apply_entry(first)
+        .expect_err("applied before the reopen");
+    assert!(
+        matches!(again, ReplError::AlreadyApplied { .. }),
+        "{again:?}"
+    );
+    assert_eq!(contents(&reopened)?, before);
+    Ok(())
+}
