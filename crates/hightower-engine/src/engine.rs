@@ -18,7 +18,7 @@ use crate::read_view::ReadView;
 use crate::state::ConcurrentKvState;
 use crate::storage::{RecoveryInfo, Storage};
 use crate::traits::{KvEngine, SnapshotEngine};
-use crate::types::{Command, Committed, KeyValue, Versioned};
+use crate::types::{Command, Committed, Expect, KeyValue, Versioned};
 
 /// Name of the lock file in the data directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -280,8 +280,10 @@ impl Inner {
         for command in commands {
             self.config.limits.check(&command.as_mutation())?;
         }
+        let sync = self.config.durability == Durability::Sync;
+        let _in_flight = sync.then(|| self.group.in_flight());
         let locks = self.state.lock_keys(commands.iter().map(Command::key));
-        for command in commands {
+        for command in commands.iter().filter(|c| c.expect() != Expect::Any) {
             let actual = self.storage.index().get(command.key()).map(|e| e.version);
             if !command.expect().holds(actual) {
                 Metrics::add(&self.metrics.conflicts, 1);
@@ -292,14 +294,26 @@ impl Inner {
                 });
             }
         }
-        let mutations: Vec<Mutation<'_>> = commands.iter().map(Command::as_mutation).collect();
+        // One command, the common case, needs no allocation here.
+        let one: [Mutation<'_>; 1];
+        let many: Vec<Mutation<'_>>;
+        let mutations: &[Mutation<'_>] = match commands {
+            [command] => {
+                one = [command.as_mutation()];
+                &one
+            }
+            _ => {
+                many = commands.iter().map(Command::as_mutation).collect();
+                &many
+            }
+        };
         let appended = self
             .storage
-            .append(&mutations, at_version)
+            .append(mutations, at_version)
             .map_err(|e| self.poison(e))?;
         let count = commands.len() as u64;
         let last_version = appended.first_version + count - 1;
-        if self.config.durability == Durability::Sync {
+        if sync {
             self.group
                 .wait_durable(last_version, &self.storage, &self.metrics)
                 .map_err(|e| self.poison(e))?;

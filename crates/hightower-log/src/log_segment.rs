@@ -149,6 +149,9 @@ struct Writer {
 struct Sealed {
     footer: Footer,
     footer_offset: u64,
+    /// The file mapped read-only, when the file system allows; reads of a
+    /// sealed segment then copy from memory instead of making a syscall.
+    map: Option<memmap2::Mmap>,
 }
 
 /// One append-only segment file. See the module docs.
@@ -310,6 +313,7 @@ impl LogSegment {
             .map(|footer| Sealed {
                 footer,
                 footer_offset,
+                map: self.file.map().ok().flatten(),
             }))
     }
 
@@ -540,6 +544,7 @@ impl LogSegment {
         let _ = self.sealed.set(Sealed {
             footer,
             footer_offset,
+            map: self.file.map().ok().flatten(),
         });
         Ok(())
     }
@@ -580,6 +585,13 @@ impl LogSegment {
         {
             return Err(bad());
         }
+        if let Some(Sealed { footer_offset, map: Some(map), .. }) = self.sealed.get() {
+            if offset + len as u64 > *footer_offset {
+                return Err(bad());
+            }
+            let bytes = &map[offset as usize..offset as usize + len];
+            return self.decoded(bytes.to_vec(), offset);
+        }
         let mut bytes = vec![0u8; len];
         if offset + len as u64 <= self.written_len.load(Ordering::Acquire) {
             self.read_exact(&mut bytes, offset)?;
@@ -596,6 +608,12 @@ impl LogSegment {
                 bytes.copy_from_slice(&writer.buffer[start..start + len]);
             }
         }
+        self.decoded(bytes, offset)
+    }
+
+    /// Verifies the record read from `offset` (the assertion after every
+    /// read) and wraps it.
+    fn decoded(&self, bytes: Vec<u8>, offset: u64) -> Result<RecordBuf> {
         let record =
             decode_record(&bytes, &self.options.limits).map_err(|reason| LogError::Corrupt {
                 path: self.path.clone(),

@@ -29,6 +29,11 @@ pub trait FileIo: Send + Sync + fmt::Debug {
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
     }
+    /// Maps the whole file read-only, where the file system can. Only used
+    /// for files that never change again (sealed segments).
+    fn map(&self) -> io::Result<Option<memmap2::Mmap>> {
+        Ok(None)
+    }
 }
 
 /// Opens files. [`StdVfs`] is the real one.
@@ -63,6 +68,15 @@ impl FileIo for StdFile {
     }
     fn len(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
+    }
+    fn map(&self) -> io::Result<Option<memmap2::Mmap>> {
+        // SAFETY: callers map only sealed segments, which this process never
+        // writes or truncates again; the mapping stays valid after the file
+        // is unlinked. Another process truncating the file under us would
+        // fault the reader; the data directory is locked against other
+        // engines, and tampering with it from outside is not supported.
+        let map = unsafe { memmap2::Mmap::map(&self.0)? };
+        Ok(Some(map))
     }
 }
 
@@ -181,6 +195,9 @@ impl FileIo for FaultyFile {
     }
     fn len(&self) -> io::Result<u64> {
         self.inner.len()
+    }
+    fn map(&self) -> io::Result<Option<memmap2::Mmap>> {
+        self.inner.map()
     }
 }
 
