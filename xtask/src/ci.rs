@@ -1,6 +1,6 @@
 //! `cargo xtask ci`: every check, in order, stopping at the first failure.
 //!
-//! The steps are: tools (rustfmt, clippy and cargo-fuzz are installed),
+//! The steps are: tools (installs rustfmt, clippy and cargo-fuzz if missing),
 //! fmt, tidy, layering, clippy, test, fuzz. The cheap checks come first so
 //! that a formatting slip fails in seconds, not after the test suite. At the
 //! end, pass or fail, one timing line per step that ran is printed.
@@ -43,18 +43,16 @@ pub(crate) fn run(sh: &Shell, ci: &flags::Ci) -> Result<()> {
     Ok(())
 }
 
-/// Fails early, with the install command, when a tool a later step needs is missing.
+/// Installs what later steps need and a fresh machine may lack: the
+/// rustfmt and clippy components and cargo-fuzz.
 fn check_tools(sh: &Shell) -> Result<()> {
     let components = [("fmt", "rustfmt"), ("clippy", "clippy")];
     for (subcommand, component) in components {
-        cmd!(sh, "cargo {subcommand} --version")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .with_context(|| {
-                format!("`cargo {subcommand}` is missing; install it with `rustup component add {component}`")
+        if !fuzz::probe(sh, subcommand) {
+            cmd!(sh, "rustup component add {component}").run().with_context(|| {
+                format!("`cargo {subcommand}` is missing and `rustup component add {component}` failed")
             })?;
+        }
     }
     fuzz::ensure_cargo_fuzz(sh)
 }

@@ -44,19 +44,31 @@ pub(crate) fn run(sh: &Shell, target: Option<&str>, seconds: u32) -> Result<()> 
     Ok(())
 }
 
-/// Fails with install instructions unless `cargo fuzz` runs.
+/// Installs cargo-fuzz (0.13, whose stable-toolchain flags this module
+/// relies on) when `cargo fuzz` does not run, so that a fresh machine
+/// needs nothing beyond the Rust toolchain.
 pub(crate) fn ensure_cargo_fuzz(sh: &Shell) -> Result<()> {
-    let probe = cmd!(sh, "cargo fuzz --version")
+    if probe(sh, "fuzz") {
+        return Ok(());
+    }
+    eprintln!("cargo-fuzz is missing: cargo install cargo-fuzz --locked --version ^0.13");
+    cmd!(sh, "cargo install cargo-fuzz --locked --version ^0.13")
+        .run()
+        .context("installing cargo-fuzz failed")?;
+    if !probe(sh, "fuzz") {
+        bail!("cargo-fuzz was installed but `cargo fuzz` does not run; is ~/.cargo/bin on PATH?");
+    }
+    Ok(())
+}
+
+/// Whether `cargo <subcommand> --version` runs.
+pub(crate) fn probe(sh: &Shell, subcommand: &str) -> bool {
+    cmd!(sh, "cargo {subcommand} --version")
         .quiet()
         .ignore_stdout()
         .ignore_stderr()
-        .run();
-    if probe.is_err() {
-        bail!(
-            "cargo-fuzz is not installed; install it with `cargo install cargo-fuzz --locked --version ^0.13`"
-        );
-    }
-    Ok(())
+        .run()
+        .is_ok()
 }
 
 /// The fuzz targets, sorted: the `[[bin]]` names in `fuzz/Cargo.toml`.
