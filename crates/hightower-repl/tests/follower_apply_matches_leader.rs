@@ -2,28 +2,11 @@
 //! entries, at the leader's versions, ends with the leader's contents,
 //! versions and latest version, and keeps them across a reopen.
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use hightower_engine::{
-    Command, Durability, EngineConfig, Expect, KeyValue, KvEngine, SingleNodeEngine,
-};
-use hightower_repl::{CommandSubmitter, LocalReplication, LogEntry, ReplicationHandle};
-
-fn open(dir: &Path) -> anyhow::Result<LocalReplication<SingleNodeEngine>> {
-    let config = EngineConfig::new(dir).durability(Durability::None);
-    Ok(LocalReplication::new(Arc::new(
-        SingleNodeEngine::with_config(config)?,
-    )))
-}
-
-fn contents(node: &LocalReplication<SingleNodeEngine>) -> anyhow::Result<Vec<KeyValue>> {
-    Ok(node
-        .engine()
-        .read_view()?
-        .iter()
-        .collect::<Result<_, _>>()?)
-}
+use common::{contents, open};
+use hightower_engine::{Command, Expect, KvEngine};
+use hightower_repl::{CommandSubmitter, LogEntry, ReplicationHandle};
 
 #[test]
 fn follower_apply_matches_leader() -> anyhow::Result<()> {

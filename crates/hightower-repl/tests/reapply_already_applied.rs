@@ -2,26 +2,11 @@
 //! reopen, is reported as `AlreadyApplied` with the versions it got the
 //! first time, and writes nothing.
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use hightower_engine::{Command, Durability, EngineConfig, KeyValue, KvEngine, SingleNodeEngine};
-use hightower_repl::{LocalReplication, LogEntry, ReplError, ReplicationHandle};
-
-fn open(dir: &Path) -> anyhow::Result<LocalReplication<SingleNodeEngine>> {
-    let config = EngineConfig::new(dir).durability(Durability::None);
-    Ok(LocalReplication::new(Arc::new(
-        SingleNodeEngine::with_config(config)?,
-    )))
-}
-
-fn contents(node: &LocalReplication<SingleNodeEngine>) -> anyhow::Result<Vec<KeyValue>> {
-    Ok(node
-        .engine()
-        .read_view()?
-        .iter()
-        .collect::<Result<_, _>>()?)
-}
+use common::{contents, open};
+use hightower_engine::Command;
+use hightower_repl::{LogEntry, ReplError, ReplicationHandle};
 
 #[test]
 fn reapply_already_applied() -> anyhow::Result<()> {

@@ -3,34 +3,17 @@
 //! snapshot; B then takes writes after that version and keeps the state
 //! across a reopen.
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use hightower_engine::{Command, Durability, EngineConfig, KeyValue, KvEngine, SingleNodeEngine};
-use hightower_repl::{CommandSubmitter, LocalReplication, ReplicationHandle, SnapshotProvider};
-
-fn open(dir: &Path) -> anyhow::Result<LocalReplication<SingleNodeEngine>> {
-    let config = EngineConfig::new(dir)
-        .durability(Durability::None)
-        .segment_bytes_max(16 * 1024);
-    Ok(LocalReplication::new(Arc::new(
-        SingleNodeEngine::with_config(config)?,
-    )))
-}
-
-fn contents(node: &LocalReplication<SingleNodeEngine>) -> anyhow::Result<Vec<KeyValue>> {
-    Ok(node
-        .engine()
-        .read_view()?
-        .iter()
-        .collect::<Result<_, _>>()?)
-}
+use common::contents;
+use hightower_engine::{Command, KeyValue};
+use hightower_repl::{CommandSubmitter, ReplicationHandle, SnapshotProvider};
 
 #[test]
 fn snapshot_chunks_install() -> anyhow::Result<()> {
     let dir_a = tempfile::tempdir()?;
     let dir_b = tempfile::tempdir()?;
-    let a = open(dir_a.path())?;
+    let a = common::open_with_segments(dir_a.path(), 16 * 1024)?;
     for i in 0..500u32 {
         let key = format!("key-{:03}", i % 300);
         a.submit_one(Command::put(key, vec![b'x'; 40 + (i % 7) as usize]))?;
@@ -51,7 +34,7 @@ fn snapshot_chunks_install() -> anyhow::Result<()> {
         Command::delete("key-001"),
     ])?;
 
-    let b = open(dir_b.path())?;
+    let b = common::open_with_segments(dir_b.path(), 16 * 1024)?;
     b.submit_one(Command::put("stale", "state"))?;
     let mut chunks = snapshot.chunks_bounded(64, 2048).inspect(|chunk| {
         assert!(
@@ -67,7 +50,7 @@ fn snapshot_chunks_install() -> anyhow::Result<()> {
     let next = b.submit_one(Command::put("after", "install"))?;
     assert_eq!(next, snapshot.version() + 1);
     drop(b);
-    let reopened = open(dir_b.path())?;
+    let reopened = common::open_with_segments(dir_b.path(), 16 * 1024)?;
     assert_eq!(reopened.applied_version(), next);
     let mut with_write = expected;
     with_write.push(KeyValue {
