@@ -1,4 +1,7 @@
-//! `cargo xtask bench`: the criterion benches and the peer comparison.
+//! `cargo xtask bench`: the criterion benches, the peer comparison, and
+//! the server comparison against `redis-server` ([`server`]).
+
+mod server;
 
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
@@ -12,9 +15,7 @@ const PEERS_MANIFEST: &str = "benches/peers/Cargo.toml";
 
 pub(crate) fn run(sh: &Shell, bench: &flags::Bench) -> Result<()> {
     if bench.server {
-        bail!(
-            "`cargo xtask bench --server` is not available yet: the server has no benchmark harness"
-        );
+        return server::run(sh, &bench.args);
     }
     if bench.peers {
         return run_peers(sh, &bench.args);

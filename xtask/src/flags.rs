@@ -61,10 +61,11 @@ pub(crate) struct Bench {
     /// Compare against other engines with the peer harness (benches/peers).
     #[arg(long, conflicts_with = "server")]
     pub(crate) peers: bool,
-    /// Benchmark the network server (not available yet).
+    /// Compare `hightower serve` with `redis-server` using `redis-benchmark`.
     #[arg(long)]
     pub(crate) server: bool,
-    /// Flags passed on to the peer harness (after `--`), e.g. `--keys 200000`.
+    /// Flags passed on to the peer or server harness (after `--`), e.g.
+    /// `--keys 200000`, or `--requests 200000 --rounds 3` for `--server`.
     #[arg(last = true)]
     pub(crate) args: Vec<String>,
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hightower_compact::CompactionConfig;
 use hightower_log::Limits;
 use hightower_log::vfs::{StdVfs, Vfs};
 
@@ -43,11 +44,15 @@ pub struct EngineConfig {
     pub write_buffer_bytes: usize,
     /// The file system (swapped for a fault-injecting one in tests).
     pub vfs: Arc<dyn Vfs>,
+    /// When compaction runs and what it may drop; automatic by default
+    /// ([`CompactionConfig::manual`] turns automatic passes off).
+    pub compaction: CompactionConfig,
 }
 
 impl EngineConfig {
     /// Defaults for a data directory: `Sync` durability, inline writes,
-    /// 64 MiB segments, 64 KiB keys and 64 MiB values at most.
+    /// 64 MiB segments, 64 KiB keys and 64 MiB values at most, automatic
+    /// compaction with [`CompactionConfig::default`].
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         EngineConfig {
             data_dir: data_dir.into(),
@@ -58,6 +63,7 @@ impl EngineConfig {
             limits: Limits::default(),
             write_buffer_bytes: 256 * 1024,
             vfs: Arc::new(StdVfs),
+            compaction: CompactionConfig::default(),
         }
     }
 
@@ -85,8 +91,17 @@ impl EngineConfig {
         self
     }
 
+    /// The same configuration with another compaction policy.
+    pub fn compaction(mut self, compaction: CompactionConfig) -> Self {
+        self.compaction = compaction;
+        self
+    }
+
     pub(crate) fn validate(&self) -> crate::Result<()> {
         let bad = |why: &str| Err(crate::EngineError::Config(why.to_string()));
+        self.compaction
+            .validate()
+            .map_err(crate::EngineError::Config)?;
         if self.segment_bytes_max < 4096
             || self.segment_bytes_max > hightower_log::SEGMENT_DATA_BYTES_MAX
         {

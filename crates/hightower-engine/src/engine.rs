@@ -2,11 +2,13 @@
 
 use std::fs::{File, TryLockError};
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use hightower_compact::{CompactError, CompactionOptions, CompactionReport, SuspendedCompaction};
 use hightower_log::{LogError, Mutation};
 use parking_lot::Mutex;
 
@@ -38,8 +40,31 @@ struct Inner {
     metrics: Metrics,
     poisoned: Mutex<Option<String>>,
     recovery: RecoveryInfo,
+    compaction: Background,
     _dir_lock: File,
 }
+
+/// The background side of automatic compaction.
+#[derive(Debug)]
+struct Background {
+    /// Wakes the compaction thread; `None` when passes are manual only.
+    wake: Option<Sender<()>>,
+    /// Stops the thread and cancels its running pass (the engine closes).
+    stop: Arc<AtomicBool>,
+    /// The segment roll count when the thread was last woken.
+    rolls_seen: AtomicU64,
+}
+
+/// Passes the compaction thread runs at most per wake-up, while each one
+/// finds something to do (a bound; it normally stops when caught up).
+const BACKGROUND_PASSES_MAX: usize = 64;
+
+/// After a look that found nothing to do, the compaction thread looks again
+/// only once this fraction of the live bytes (and at least `min_bytes`)
+/// has been written: a look walks the whole index, so its cost stays in
+/// proportion to the data written, and the garbage it can miss meanwhile
+/// stays below a quarter of the live data.
+const LOOK_AGAIN_LIVE_FRACTION: u64 = 4;
 
 /// The versioned, crash-safe key-value engine of one node. See the crate
 /// docs for an example.
@@ -49,6 +74,7 @@ pub struct SingleNodeEngine {
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
     periodic: Option<(Sender<()>, JoinHandle<()>)>,
+    compaction_thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -84,6 +110,13 @@ impl SingleNodeEngine {
             &metrics.recovery_time_us,
             recovery.elapsed.as_micros() as u64,
         );
+        let (wake, woken) = crossbeam_channel::bounded::<()>(1);
+        let automatic = config.compaction.automatic;
+        let compaction = Background {
+            wake: automatic.then_some(wake),
+            stop: Arc::new(AtomicBool::new(false)),
+            rolls_seen: AtomicU64::new(0),
+        };
         let inner = Arc::new(Inner {
             config,
             storage,
@@ -92,6 +125,7 @@ impl SingleNodeEngine {
             metrics,
             poisoned: Mutex::new(None),
             recovery,
+            compaction,
             _dir_lock: dir_lock,
         });
         let mut engine = SingleNodeEngine {
@@ -99,9 +133,13 @@ impl SingleNodeEngine {
             jobs: None,
             workers: Vec::new(),
             periodic: None,
+            compaction_thread: None,
         };
         engine.start_workers()?;
         engine.start_periodic_sync()?;
+        if automatic {
+            engine.start_compaction_thread(woken)?;
+        }
         Ok(engine)
     }
 
@@ -157,6 +195,35 @@ impl SingleNodeEngine {
             })
             .map_err(|e| EngineError::io(&self.inner.config.data_dir, e))?;
         self.periodic = Some((stop, handle));
+        Ok(())
+    }
+
+    /// Starts the thread that runs automatic compaction passes when woken.
+    /// It holds the engine only weakly, so dropping the engine ends it.
+    fn start_compaction_thread(&mut self, woken: Receiver<()>) -> Result<()> {
+        let inner: Weak<Inner> = Arc::downgrade(&self.inner);
+        let handle = std::thread::Builder::new()
+            .name("hightower-compaction".into())
+            .spawn(move || {
+                // The roll count at which the thread looks next.
+                let mut look_at_roll = 0;
+                for () in woken {
+                    let Some(inner) = inner.upgrade() else {
+                        break;
+                    };
+                    if inner.compaction.stop.load(Ordering::Acquire) {
+                        break;
+                    }
+                    if inner.storage.roll_count() < look_at_roll {
+                        continue;
+                    }
+                    if !inner.background_compaction() {
+                        look_at_roll = inner.storage.roll_count() + inner.rolls_between_looks();
+                    }
+                }
+            })
+            .map_err(|e| EngineError::io(&self.inner.config.data_dir, e))?;
+        self.compaction_thread = Some(handle);
         Ok(())
     }
 
@@ -223,10 +290,39 @@ impl SingleNodeEngine {
     /// Writes a snapshot of the key directory so the next open replays only
     /// what comes after it. Returns the snapshot file's path.
     pub fn checkpoint(&self) -> Result<std::path::PathBuf> {
-        self.inner.check_poisoned()?;
-        let _all = self.inner.state.lock_all();
-        self.inner.storage.finish_seals()?;
-        self.inner.storage.write_snapshot()
+        self.inner.checkpoint()
+    }
+
+    /// Runs one full compaction pass now, on this thread: every sealed
+    /// segment with dead bytes, and the active segment's records too (it
+    /// is sealed first). Waits for a background pass to finish first.
+    /// Fails with `CompactError::Suspended` while a
+    /// [`SuspendedCompaction`] guard lives. With `emit_snapshot` set, a
+    /// checkpoint follows.
+    pub fn run_compaction_now(&self) -> Result<CompactionReport> {
+        self.inner.run_compaction(CompactionOptions::full())
+    }
+
+    /// Runs one compaction pass now with the given overrides (the
+    /// configured policy by default; see [`CompactionOptions`]).
+    pub fn run_compaction(&self, options: CompactionOptions) -> Result<CompactionReport> {
+        self.inner.run_compaction(options)
+    }
+
+    /// Asks the background thread to run the policy and a pass if it finds
+    /// enough to reclaim; returns whether it was woken. Writes call this on
+    /// their own after a segment rolls; it never blocks. Does nothing when
+    /// automatic compaction is off, while compaction is suspended, or when
+    /// the thread already has a wake-up pending.
+    pub fn maybe_run_compaction(&self) -> bool {
+        self.inner.wake_compaction()
+    }
+
+    /// Stops compaction until the returned guard drops: waits for a
+    /// running pass, then keeps new ones from starting (for example while
+    /// a replication snapshot is streamed).
+    pub fn suspend_compaction(&self) -> SuspendedCompaction {
+        self.inner.storage.compactor().suspend()
     }
 
     /// The error that poisoned the engine, if one did.
@@ -321,6 +417,7 @@ impl Inner {
         self.storage.publish(commands, &appended);
         drop(locks);
         self.count_commit(commands, started);
+        self.maybe_schedule_compaction();
         Ok(Committed {
             first_version: appended.first_version,
             count: count as u32,
@@ -347,11 +444,91 @@ impl Inner {
 
     fn read_view(&self) -> ReadView {
         let _all = self.state.lock_all();
+        let (index, segments) = self.storage.view();
         ReadView {
             version: self.storage.latest_version(),
-            index: self.storage.index().snapshot(),
-            segments: self.storage.segments(),
+            index,
+            segments,
         }
+    }
+
+    fn checkpoint(&self) -> Result<std::path::PathBuf> {
+        self.check_poisoned()?;
+        let _all = self.state.lock_all();
+        self.storage.finish_seals()?;
+        self.storage.write_snapshot()
+    }
+
+    /// Runs one pass on the calling thread and accounts for it. A failure
+    /// while the pass commits poisons the engine (it is an I/O error on
+    /// the write path); any earlier failure leaves the store as it was.
+    fn run_compaction(&self, options: CompactionOptions) -> Result<CompactionReport> {
+        self.check_poisoned()?;
+        let report = match self.storage.compact_all(options) {
+            Ok(report) => report,
+            Err(e @ EngineError::Compaction(CompactError::Suspended | CompactError::Cancelled)) => {
+                return Err(e);
+            }
+            Err(e) => {
+                Metrics::add(&self.metrics.compaction_failures, 1);
+                return Err(self.poison(e));
+            }
+        };
+        if report.is_empty() {
+            return Ok(report);
+        }
+        self.metrics.record_compaction(&report);
+        if self.config.compaction.emit_snapshot {
+            self.checkpoint()?;
+        }
+        Ok(report)
+    }
+
+    /// What the compaction thread does when woken: passes while the policy
+    /// finds work, a bounded number of them. Returns whether any ran.
+    fn background_compaction(&self) -> bool {
+        let mut worked = false;
+        for _ in 0..BACKGROUND_PASSES_MAX {
+            if self.storage.compactor().is_suspended() {
+                break;
+            }
+            let options = CompactionOptions::default().cancel(self.compaction.stop.clone());
+            match self.run_compaction(options) {
+                Ok(report) if !report.is_empty() => worked = true,
+                _ => break,
+            }
+        }
+        worked
+    }
+
+    /// Segment rolls to let pass before the next look, after one that found
+    /// nothing to do (see [`LOOK_AGAIN_LIVE_FRACTION`]).
+    fn rolls_between_looks(&self) -> u64 {
+        let bytes = (self.storage.last_live_bytes() / LOOK_AGAIN_LIVE_FRACTION)
+            .max(self.config.compaction.min_bytes);
+        bytes.div_ceil(self.config.segment_bytes_max).max(1)
+    }
+
+    /// After a commit: wakes the compaction thread when a segment rolled
+    /// since it was last woken. One atomic load when nothing rolled.
+    fn maybe_schedule_compaction(&self) {
+        let rolls = self.storage.roll_count();
+        if self.compaction.rolls_seen.load(Ordering::Relaxed) == rolls {
+            return;
+        }
+        if self.compaction.rolls_seen.swap(rolls, Ordering::Relaxed) != rolls {
+            self.wake_compaction();
+        }
+    }
+
+    fn wake_compaction(&self) -> bool {
+        let Some(wake) = &self.compaction.wake else {
+            return false;
+        };
+        if self.storage.compactor().is_suspended() || self.poison_reason().is_some() {
+            return false;
+        }
+        wake.try_send(()).is_ok()
     }
 }
 
@@ -416,6 +593,15 @@ impl Drop for SingleNodeEngine {
         self.jobs = None;
         for worker in self.workers.drain(..) {
             let _ = worker.join();
+        }
+        if let Some(handle) = self.compaction_thread.take() {
+            // Cancels a running pass at its next record; a pass that is
+            // committing finishes first.
+            self.inner.compaction.stop.store(true, Ordering::Release);
+            if let Some(wake) = &self.inner.compaction.wake {
+                let _ = wake.try_send(());
+            }
+            let _ = handle.join();
         }
         if let Some((stop, handle)) = self.periodic.take() {
             let _ = stop.send(());

@@ -68,6 +68,11 @@ pub enum EngineError {
     /// The engine is shutting down.
     #[error("the engine is closed")]
     Closed,
+    /// A compaction pass failed before its commit, or could not start; the
+    /// store is unchanged and the engine goes on. (A failure while a pass
+    /// commits is reported as the I/O error itself and poisons the engine.)
+    #[error(transparent)]
+    Compaction(#[from] hightower_compact::CompactError),
 }
 
 /// A key inside an error: shown as text when it is printable UTF-8, as hex
@@ -102,6 +107,7 @@ impl EngineError {
     /// frame, a bad magic number, a snapshot that does not verify) rather
     /// than a failed call or a refused request.
     pub fn is_corruption(&self) -> bool {
+        use hightower_compact::CompactError;
         use hightower_log::LogError;
         matches!(
             self,
@@ -109,7 +115,11 @@ impl EngineError {
                 LogError::Corrupt { .. }
                     | LogError::BadMagic { .. }
                     | LogError::UnsupportedVersion { .. }
-            ) | EngineError::Snapshot { .. }
+            ) | EngineError::Compaction(CompactError::Log(
+                LogError::Corrupt { .. }
+                    | LogError::BadMagic { .. }
+                    | LogError::UnsupportedVersion { .. }
+            )) | EngineError::Snapshot { .. }
         )
     }
 

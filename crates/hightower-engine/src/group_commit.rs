@@ -69,7 +69,10 @@ impl GroupCommit {
     /// fsync.
     fn gather(&self) {
         let last_group = self.last_group.load(Ordering::Relaxed);
-        let budget_us = self.last_fsync_us.load(Ordering::Relaxed).min(GATHER_US_MAX);
+        let budget_us = self
+            .last_fsync_us
+            .load(Ordering::Relaxed)
+            .min(GATHER_US_MAX);
         let deadline = Instant::now() + Duration::from_micros(budget_us);
         for _ in 0..GATHER_ROUNDS_MAX {
             let waiting = self.waiting_now.load(Ordering::Relaxed);

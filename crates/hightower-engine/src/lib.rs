@@ -56,6 +56,10 @@ pub mod types;
 pub use config::{Durability, EngineConfig};
 pub use engine::SingleNodeEngine;
 pub use error::{EngineError, KeyDisplay, Result};
+pub use hightower_compact::{
+    CompactError, CompactionConfig, CompactionOptions, CompactionProgress, CompactionReport,
+    SegmentUsage, SuspendedCompaction,
+};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use read_view::ReadView;
 pub use snapshot::{KvState, LogPosition, Snapshot};

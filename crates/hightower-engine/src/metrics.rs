@@ -102,6 +102,11 @@ pub struct Metrics {
     pub(crate) group_commit_size: Histogram,
     pub(crate) commit_latency_us: Histogram,
     pub(crate) recovery_time_us: AtomicU64,
+    pub(crate) compaction_passes: AtomicU64,
+    pub(crate) compaction_failures: AtomicU64,
+    pub(crate) compaction_bytes_reclaimed: AtomicU64,
+    pub(crate) compaction_bytes_written: AtomicU64,
+    pub(crate) compaction_tombstones_dropped: AtomicU64,
 }
 
 /// The metrics at one moment.
@@ -130,6 +135,17 @@ pub struct MetricsSnapshot {
     pub commit_latency_us: HistogramSnapshot,
     /// Time the last open took, in microseconds.
     pub recovery_time_us: u64,
+    /// Compaction passes that took at least one segment and committed.
+    pub compaction_passes: u64,
+    /// Compaction passes that failed (the store was left unchanged, or, for
+    /// a failure while committing, the engine was poisoned).
+    pub compaction_failures: u64,
+    /// File bytes compaction freed (inputs minus outputs).
+    pub compaction_bytes_reclaimed: u64,
+    /// Bytes compaction wrote into output segments.
+    pub compaction_bytes_written: u64,
+    /// Tombstones compaction dropped.
+    pub compaction_tombstones_dropped: u64,
 }
 
 impl Metrics {
@@ -141,6 +157,17 @@ impl Metrics {
         Self::add(&self.fsyncs, 1);
         self.fsync_latency_us.record(elapsed.as_micros() as u64);
         self.group_commit_size.record(commits);
+    }
+
+    /// Counts one committed compaction pass.
+    pub(crate) fn record_compaction(&self, report: &hightower_compact::CompactionReport) {
+        Self::add(&self.compaction_passes, 1);
+        Self::add(&self.compaction_bytes_reclaimed, report.bytes_reclaimed);
+        Self::add(&self.compaction_bytes_written, report.bytes_written);
+        Self::add(
+            &self.compaction_tombstones_dropped,
+            report.tombstones_dropped,
+        );
     }
 
     /// A copy of every counter.
@@ -158,6 +185,11 @@ impl Metrics {
             group_commit_size: self.group_commit_size.snapshot(),
             commit_latency_us: self.commit_latency_us.snapshot(),
             recovery_time_us: load(&self.recovery_time_us),
+            compaction_passes: load(&self.compaction_passes),
+            compaction_failures: load(&self.compaction_failures),
+            compaction_bytes_reclaimed: load(&self.compaction_bytes_reclaimed),
+            compaction_bytes_written: load(&self.compaction_bytes_written),
+            compaction_tombstones_dropped: load(&self.compaction_tombstones_dropped),
         }
     }
 }

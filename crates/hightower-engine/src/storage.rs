@@ -5,15 +5,24 @@
 //! is sealed (footer written) off the write path. Reads go by location
 //! with positioned reads. The caller (the engine) serialises writes per key
 //! and decides when appended records are published to the index.
+//!
+//! Segment ids come from one counter and are never reused; the active
+//! segment always has the highest id in the store. The segment map and the
+//! index change in an order that keeps them consistent for readers: a
+//! segment joins the map before any index entry points into it, and leaves
+//! it only after none does. Compaction (`compaction.rs`) relies on both.
+
+mod compaction;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hightower_index::{Entry, Index, IndexBuilder};
+use hightower_compact::Compactor;
+use hightower_index::{Entry, Index, IndexBuilder, IndexSnapshot};
 use hightower_log::vfs::Vfs;
 use hightower_log::{
     DecodeError, Location, LogError, LogSegment, Mutation, SEGMENT_HEADER_BYTES, SegmentOptions,
@@ -73,6 +82,24 @@ pub struct Storage {
     latest_version: AtomicU64,
     index: Index,
     sealers: Mutex<Vec<JoinHandle<hightower_log::Result<()>>>>,
+    /// The next segment id to hand out; above every id in the store.
+    next_segment_id: AtomicU32,
+    /// Segment rolls so far (a cheap signal that the policy may have
+    /// something new to look at).
+    rolls: AtomicU64,
+    /// Held while snapshot files are written and while the segment set is
+    /// replaced (install, the commit of a compaction pass), so neither sees
+    /// the other half done. Taken before `active` and `segments`, never
+    /// after them.
+    maintenance: Mutex<()>,
+    /// Snapshot installs so far: a compaction pass that started before one
+    /// is stale.
+    installs: AtomicU64,
+    /// The manifest as last stored.
+    manifest: Mutex<Manifest>,
+    /// Live record bytes the last compaction look measured.
+    last_live_bytes: AtomicU64,
+    compactor: Compactor,
 }
 
 /// The file name of segment `id`.
@@ -94,6 +121,7 @@ impl Storage {
         std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
         let manifest = Manifest::load(&dir)?;
         finish_install(config.vfs.as_ref(), &dir, manifest.min_segment_id)?;
+        compaction::clean_up_at_open(config.vfs.as_ref(), &dir, &manifest)?;
         let options = SegmentOptions {
             limits: config.limits,
             write_buffer_bytes: config.write_buffer_bytes,
@@ -145,6 +173,10 @@ impl Storage {
         };
         let mut segments = segments;
         segments.insert(active.id(), active.clone());
+        let next_segment_id = active
+            .id()
+            .checked_add(1)
+            .ok_or_else(|| EngineError::Config("segment ids are exhausted".to_string()))?;
         info.segments = segments.len();
         info.keys = index.len();
         info.latest_version = latest;
@@ -159,6 +191,13 @@ impl Storage {
             latest_version: AtomicU64::new(latest),
             index,
             sealers: Mutex::new(Vec::new()),
+            next_segment_id: AtomicU32::new(next_segment_id),
+            rolls: AtomicU64::new(0),
+            maintenance: Mutex::new(()),
+            installs: AtomicU64::new(0),
+            manifest: Mutex::new(manifest),
+            last_live_bytes: AtomicU64::new(0),
+            compactor: Compactor::new(config.compaction.clone()),
         };
         Ok((storage, info))
     }
@@ -176,6 +215,37 @@ impl Storage {
     /// The segments, as of now.
     pub fn segments(&self) -> SegmentMap {
         self.segments.read().clone()
+    }
+
+    /// An index snapshot with the segments it points into, taken together:
+    /// every location in the snapshot names a segment of the map.
+    pub fn view(&self) -> (IndexSnapshot, SegmentMap) {
+        let segments = self.segments.read();
+        (self.index.snapshot(), segments.clone())
+    }
+
+    /// The compactor: policy, suspension and the one-pass-at-a-time gate.
+    pub fn compactor(&self) -> &Compactor {
+        &self.compactor
+    }
+
+    /// Live record bytes the last compaction pass (or look) measured.
+    pub fn last_live_bytes(&self) -> u64 {
+        self.last_live_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Segment rolls since the store was opened.
+    pub fn roll_count(&self) -> u64 {
+        self.rolls.load(Ordering::Acquire)
+    }
+
+    /// Hands out a segment id above every id in the store.
+    fn allocate_segment_id(&self) -> Result<u32> {
+        let id = self.next_segment_id.fetch_add(1, Ordering::AcqRel);
+        if id == u32::MAX {
+            return Err(EngineError::Config("segment ids are exhausted".to_string()));
+        }
+        Ok(id)
     }
 
     /// Highest version appended to the log.
@@ -226,7 +296,8 @@ impl Storage {
     /// one on a background thread. Called with the append lock held.
     fn roll(&self, active: &mut Arc<LogSegment>) -> Result<()> {
         active.sync()?;
-        let id = active.id() + 1;
+        let id = self.allocate_segment_id()?;
+        debug_assert!(id > active.id(), "the active segment has the highest id");
         let next = self.new_segment(id)?;
         {
             let mut segments = self.segments.write();
@@ -242,6 +313,7 @@ impl Storage {
         let mut sealers = self.sealers.lock();
         sealers.retain(|h| !h.is_finished());
         sealers.push(handle);
+        self.rolls.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -287,10 +359,14 @@ impl Storage {
 
     /// The newest value of `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
+        // Look the key up while the map is held: then the segment the
+        // entry names is in this map, even if compaction moves the entry
+        // and drops the segment a moment later.
+        let segments = self.segments.read();
         let Some(entry) = self.index.get(key) else {
             return Ok(None);
         };
-        read_entry(&self.segments.read(), key, entry).map(Some)
+        read_entry(&segments, key, entry).map(Some)
     }
 
     /// Makes every append so far durable.
@@ -326,6 +402,7 @@ impl Storage {
     /// Writes a snapshot file of the current state and removes older ones.
     /// The caller must hold every key lock.
     pub fn write_snapshot(&self) -> Result<PathBuf> {
+        let _maintenance = self.maintenance.lock();
         self.sync()?;
         let state = self.state_snapshot()?;
         let path = Snapshot::write(self.vfs.as_ref(), &self.dir, &state)?;
@@ -350,8 +427,10 @@ impl Storage {
         latest_version: u64,
         entries: &mut dyn Iterator<Item = KeyValue>,
     ) -> Result<()> {
+        let _maintenance = self.maintenance.lock();
+        self.installs.fetch_add(1, Ordering::AcqRel);
         let mut active = self.active.lock();
-        let first_id = active.id() + 1;
+        let first_id = self.allocate_segment_id()?;
         let staging = self.dir.join(INSTALL_DIR);
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir(&staging).map_err(|e| EngineError::io(&staging, e))?;
@@ -363,14 +442,18 @@ impl Storage {
                 return Err(e);
             }
         };
+        self.next_segment_id
+            .fetch_max(last_id + 1, Ordering::AcqRel);
         self.vfs
             .sync_dir(&staging)
             .map_err(|e| EngineError::io(&staging, e))?;
-        Manifest {
+        let manifest = Manifest {
             min_segment_id: first_id,
             version_floor: latest_version,
-        }
-        .store(self.vfs.as_ref(), &self.dir)?;
+            obsolete_segment_ids: Vec::new(),
+        };
+        manifest.store(self.vfs.as_ref(), &self.dir)?;
+        *self.manifest.lock() = manifest;
         finish_install(self.vfs.as_ref(), &self.dir, first_id)?;
 
         let mut segments = BTreeMap::new();

@@ -585,7 +585,12 @@ impl LogSegment {
         {
             return Err(bad());
         }
-        if let Some(Sealed { footer_offset, map: Some(map), .. }) = self.sealed.get() {
+        if let Some(Sealed {
+            footer_offset,
+            map: Some(map),
+            ..
+        }) = self.sealed.get()
+        {
             if offset + len as u64 > *footer_offset {
                 return Err(bad());
             }

@@ -69,14 +69,24 @@ pub(crate) enum Command {
     Del(DelArgs),
     /// Print `key<TAB>value` lines for the keys with a prefix, in key order.
     Scan(ScanArgs),
-    /// Print the number of keys, the latest version, the segments and the
-    /// time the last open took.
+    /// Print the number of keys, the latest version, the time the last open
+    /// took, and per segment its live and dead bytes.
     Stats,
     /// Check every checksum and footer of every segment.
     Verify,
+    /// Rewrite the live records of segments with dead ones and delete the
+    /// old segments; prints what the pass did.
+    Compact(CompactArgs),
     /// Run a built-in workload (like RocksDB's db_bench) in a scratch
     /// directory and print throughput and latency per phase.
     Bench(BenchArgs),
+    /// Serve the data directory over the Redis protocol (RESP2 and RESP3)
+    /// until SIGINT or SIGTERM.
+    Serve(hightower_server::server::config::ServeArgs),
+    /// Manage users: add, passwd, disable, del, list.
+    User(UserArgs),
+    /// Manage API keys: create, revoke, list.
+    Apikey(ApiKeyArgs),
 }
 
 /// Compare-and-set conditions of `put` and `del`.
@@ -135,6 +145,20 @@ pub(crate) struct ScanArgs {
     pub(crate) limit: Option<usize>,
 }
 
+/// Arguments of `compact`.
+#[derive(Debug, Args)]
+pub(crate) struct CompactArgs {
+    /// Take only the segments the automatic policy would (at least 60 %
+    /// dead, 8 MiB of garbage in all, 16 at most), instead of every segment
+    /// with a dead byte.
+    #[arg(long)]
+    pub(crate) policy: bool,
+
+    /// Take at most this many segments (the most dead bytes first).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_segments: Option<u32>,
+}
+
 /// The phases `bench` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Workload {
@@ -144,6 +168,9 @@ pub(crate) enum Workload {
     Readrandom,
     /// Put N keys picked uniformly at random over existing ones.
     Overwrite,
+    /// One full compaction pass (the table shows the bytes it read and
+    /// reclaimed); `fillrandom` again before it overwrites every key once.
+    Compact,
 }
 
 /// Arguments of `bench`.
@@ -202,6 +229,155 @@ pub(crate) struct BenchArgs {
     /// Keep the scratch directory after the run.
     #[arg(long)]
     pub(crate) keep: bool,
+
+    /// Automatic compaction during the run.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "on")]
+    pub(crate) compaction: Switch,
+
+    /// Segment size in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=3072))]
+    pub(crate) segment_mib: u32,
+
+    /// Automatic compaction takes segments at least this dead (0..=1)
+    /// [default: the engine's].
+    #[arg(long, value_name = "R", value_parser = parse_ratio)]
+    pub(crate) compaction_dead_ratio: Option<f64>,
+
+    /// Automatic compaction takes at most this many segments per pass
+    /// [default: the engine's].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) compaction_max_segments: Option<u32>,
+}
+
+/// A number between 0 and 1.
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    let ratio: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&ratio) {
+        Ok(ratio)
+    } else {
+        Err(format!("{ratio} is not between 0 and 1"))
+    }
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// Where the master key of the envelope encryptor is.
+#[derive(Debug, Args)]
+pub(crate) struct MasterKeyArgs {
+    /// The master key file [default: $HIGHTOWER_MASTER_KEY_FILE, else
+    /// <DATA_DIR>.master-key beside the data directory, created with mode
+    /// 0600 by a command that writes when missing].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) master_key_file: Option<PathBuf>,
+}
+
+/// How a new password is read: never from the arguments.
+#[derive(Debug, Args)]
+pub(crate) struct PasswordArgs {
+    /// Read the password from the first line of standard input instead of
+    /// asking on the terminal (without echo).
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
+}
+
+/// Arguments of `user`.
+#[derive(Debug, Args)]
+pub(crate) struct UserArgs {
+    #[command(flatten)]
+    pub(crate) master_key: MasterKeyArgs,
+    #[command(subcommand)]
+    pub(crate) command: UserCommand,
+}
+
+/// The `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create a user; the password is asked for twice (or read from stdin).
+    Add(UserAddArgs),
+    /// Set a new password.
+    Passwd {
+        /// The user name.
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Refuse the user's logins and API keys.
+    Disable {
+        /// The user name.
+        name: String,
+    },
+    /// Delete the user and its API keys.
+    Del {
+        /// The user name.
+        name: String,
+    },
+    /// Print `name<TAB>enabled|disabled<TAB>grants` lines.
+    List,
+}
+
+/// Arguments of `user add`.
+#[derive(Debug, Args)]
+pub(crate) struct UserAddArgs {
+    /// The user name (1-64 ASCII letters, digits, `.`, `_`, `-`, `@`).
+    pub(crate) name: String,
+    /// A grant, `read:PREFIX`, `write:PREFIX` or `admin:PREFIX` (repeatable;
+    /// an empty prefix covers every key).
+    #[arg(long, value_name = "GRANT")]
+    pub(crate) grant: Vec<String>,
+    #[command(flatten)]
+    pub(crate) password: PasswordArgs,
+}
+
+/// Arguments of `apikey`.
+#[derive(Debug, Args)]
+pub(crate) struct ApiKeyArgs {
+    #[command(flatten)]
+    pub(crate) master_key: MasterKeyArgs,
+    #[command(subcommand)]
+    pub(crate) command: ApiKeyCommand,
+}
+
+/// The `apikey` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApiKeyCommand {
+    /// Create a key and print its token (shown only this once).
+    Create(ApiKeyCreateArgs),
+    /// Revoke a key by its id.
+    Revoke {
+        /// The key id (the 16 hex digits after `hk_`).
+        id: String,
+    },
+    /// Print `id<TAB>owner<TAB>state<TAB>expiry<TAB>grants<TAB>label` lines.
+    List {
+        /// Only the keys of this user.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+    },
+}
+
+/// Arguments of `apikey create`.
+#[derive(Debug, Args)]
+pub(crate) struct ApiKeyCreateArgs {
+    /// The user the key acts for.
+    pub(crate) user: String,
+    /// A grant (repeatable), as for `user add`; the key gets only what its
+    /// owner's grants also allow [default: the owner's grants].
+    #[arg(long, value_name = "GRANT")]
+    pub(crate) grant: Vec<String>,
+    /// A label to tell keys apart.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub(crate) label: String,
+    /// The key stops working this many days after its creation.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub(crate) expires_days: Option<u32>,
 }
 
 #[cfg(test)]

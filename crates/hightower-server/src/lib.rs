@@ -1,5 +1,5 @@
-//! The front end of Hightower KV: for now the `hightower` command line,
-//! later also the network server (the Redis protocol) over
+//! The front end of Hightower KV: the `hightower` command line and the
+//! Redis-protocol network server ([`server::Server`]) over
 //! [`hightower_engine::SingleNodeEngine`].
 //!
 //! The binary's own code lives in `src/main.rs`, `src/cli.rs` and
@@ -10,6 +10,9 @@
 //!   so that `key<TAB>value` output stays parseable.
 //! - [`latency`]: [`latency::LatencyHistogram`], a fixed-size log-linear
 //!   histogram of nanosecond latencies, for `hightower bench`.
+//! - [`server`]: the server of `hightower serve`: the RESP2/RESP3 protocol
+//!   ([`server::resp`]), the commands, authentication through the
+//!   [`server::Authorizer`] trait, metrics and configuration.
 //!
 //! ```
 //! use hightower_server::escape::escape_bytes;
@@ -31,3 +34,4 @@
 
 pub mod escape;
 pub mod latency;
+pub mod server;

@@ -2,7 +2,8 @@
 //!
 //! `put`, `get`, `del` and `scan` work on the store in `--data-dir`;
 //! `stats` and `verify` inspect it; `bench` measures the engine on a
-//! scratch store. The exit statuses are listed at the end of `--help`
+//! scratch store; `user` and `apikey` manage users and API keys
+//! (`commands::auth`). The exit statuses are listed at the end of `--help`
 //! (see `commands::Status`). Every failure prints one line on stderr that
 //! names what failed; the engine's errors carry the file, the offset or the
 //! limit involved.

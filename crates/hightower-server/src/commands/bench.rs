@@ -3,7 +3,9 @@
 //!
 //! Phases (`--workload`): `fillrandom` puts every key once, `readrandom`
 //! gets keys picked uniformly at random, `overwrite` puts keys picked
-//! uniformly at random. Key `i` is the output of a seeded generator
+//! uniformly at random, `compact` runs one full compaction pass. Automatic
+//! compaction runs during the phases unless `--compaction off`; the
+//! summary shows the space the store takes against its live data. Key `i` is the output of a seeded generator
 //! (splitmix64 over the seed and `i`), so keys are random bytes that any
 //! thread can rebuild from their number without a table: memory stays flat
 //! whatever `--keys` is, apart from the engine's own index.
@@ -17,17 +19,20 @@
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use hightower_engine::{Command, Durability, KvEngine, MetricsSnapshot, SingleNodeEngine};
+use hightower_engine::{
+    Command, CompactionConfig, CompactionReport, Durability, EngineConfig, KvEngine,
+    MetricsSnapshot, SingleNodeEngine,
+};
 use hightower_server::latency::LatencyHistogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 
-use super::{Access, open_dir};
-use crate::cli::{BenchArgs, Cli, DurabilityArg, Workload};
+use crate::cli::{BenchArgs, Cli, DurabilityArg, Switch, Workload};
 
 /// The file that marks a directory as made by `bench`; only such a
 /// directory (or an empty one) is ever emptied.
@@ -35,6 +40,9 @@ const MARKER_FILE: &str = "HIGHTOWER_BENCH";
 
 /// Progress is reported to the bar every this many operations per thread.
 const PROGRESS_STEP_OPS: u64 = 1024;
+
+/// How often the space a store takes is sampled during `overwrite` phases.
+const SPACE_SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Bytes of keys and values all threads may hold in unsubmitted batches.
 const IN_FLIGHT_BYTES_MAX: u64 = 256 * 1024 * 1024;
@@ -45,11 +53,12 @@ impl Workload {
             Workload::Fillrandom => "fillrandom",
             Workload::Readrandom => "readrandom",
             Workload::Overwrite => "overwrite",
+            Workload::Compact => "compact",
         }
     }
 
     fn writes(self) -> bool {
-        self != Workload::Readrandom
+        matches!(self, Workload::Fillrandom | Workload::Overwrite)
     }
 }
 
@@ -63,6 +72,10 @@ struct Plan {
     batch_size: usize,
     seed: u64,
     phase_duration_max: Duration,
+    compaction: bool,
+    segment_bytes_max: u64,
+    dead_ratio_min: Option<f64>,
+    max_segments: Option<usize>,
 }
 
 /// What one thread did in one phase.
@@ -83,6 +96,8 @@ struct PhaseReport {
     latency_ns: LatencyHistogram,
     fsyncs: u64,
     group_commit_mean: Option<f64>,
+    /// What a `compact` phase's pass did.
+    compaction: Option<CompactionReport>,
 }
 
 /// Runs the benchmark and prints its table.
@@ -100,6 +115,10 @@ pub(crate) fn run(cli: &Cli, args: &BenchArgs) -> Result<()> {
         batch_size: args.batch_size as usize,
         seed: args.seed,
         phase_duration_max: Duration::from_secs(args.phase_seconds_max),
+        compaction: args.compaction == Switch::On,
+        segment_bytes_max: u64::from(args.segment_mib) << 20,
+        dead_ratio_min: args.compaction_dead_ratio,
+        max_segments: args.compaction_max_segments.map(|n| n as usize),
     };
     check_in_flight_bytes(&plan)?;
     let created_parent = prepare_scratch_dir(&dir)?;
@@ -176,6 +195,63 @@ struct EngineSummary {
     keys: usize,
     segments: usize,
     metrics: MetricsSnapshot,
+    /// Data bytes of the segments (after their headers).
+    data_bytes: u64,
+    /// Bytes of the records the index points at.
+    live_bytes: u64,
+    /// Bytes of the segment files (data, footers, trailers).
+    file_bytes: u64,
+    /// Data bytes over live record bytes, sampled during `overwrite`
+    /// phases: (mean, max, samples).
+    overwrite_space: Option<(f64, f64, usize)>,
+}
+
+/// Space samples taken while `overwrite` phases run.
+#[derive(Debug, Default)]
+struct SpaceSamples {
+    sum: f64,
+    max: f64,
+    count: usize,
+}
+
+impl SpaceSamples {
+    fn add(&mut self, amplification: Option<f64>) {
+        if let Some(amplification) = amplification {
+            self.sum += amplification;
+            self.max = self.max.max(amplification);
+            self.count += 1;
+        }
+    }
+
+    /// (mean, max, count), when there is a sample.
+    fn summary(&self) -> Option<(f64, f64, usize)> {
+        (self.count > 0).then(|| (self.sum / self.count as f64, self.max, self.count))
+    }
+}
+
+/// Bytes of every segment (headers included, so a slight overestimate)
+/// over the bytes of the live records, cheaply: every record of a bench
+/// has the same size, `record_bytes`, measured once before sampling.
+fn space_amplification(engine: &SingleNodeEngine, record_bytes: u64) -> Option<f64> {
+    let live = engine.len() as u64 * record_bytes;
+    let data: u64 = engine
+        .storage()
+        .segments()
+        .values()
+        .map(|s| s.data_len_bytes())
+        .sum();
+    (live > 0).then(|| data as f64 / live as f64)
+}
+
+/// The size of one record as stored, from one walk over the index.
+fn measured_record_bytes(engine: &SingleNodeEngine) -> u64 {
+    let live: u64 = engine
+        .storage()
+        .segment_usage()
+        .iter()
+        .map(|u| u.live_bytes)
+        .sum();
+    live / (engine.len() as u64).max(1)
 }
 
 fn run_phases(
@@ -184,19 +260,88 @@ fn run_phases(
     plan: &Plan,
     workloads: &[Workload],
 ) -> Result<(Vec<PhaseReport>, EngineSummary)> {
-    let engine = open_dir(dir, durability, Access::CreateMissing)?;
-    let mut reports = Vec::with_capacity(workloads.len());
-    for (phase, &workload) in workloads.iter().enumerate() {
-        let report = run_phase(&engine, plan, workload, phase as u64)
-            .with_context(|| format!("{} failed", workload.name()))?;
-        reports.push(report);
-    }
-    let summary = EngineSummary {
-        keys: engine.len(),
-        segments: engine.storage().segments().len(),
-        metrics: engine.metrics(),
+    let engine = SingleNodeEngine::with_config(engine_config(dir, durability, plan))
+        .with_context(|| format!("cannot open {}", dir.display()))?;
+    let (reports, samples) = run_sampled(&engine, plan, workloads)?;
+    Ok((reports, summarize(&engine, &samples)))
+}
+
+fn engine_config(dir: &Path, durability: Durability, plan: &Plan) -> EngineConfig {
+    let compaction = if plan.compaction {
+        let defaults = CompactionConfig::default();
+        CompactionConfig {
+            dead_ratio_min: plan.dead_ratio_min.unwrap_or(defaults.dead_ratio_min),
+            max_segments: plan.max_segments.unwrap_or(defaults.max_segments),
+            ..defaults
+        }
+    } else {
+        CompactionConfig::manual()
     };
-    Ok((reports, summary))
+    EngineConfig::new(dir)
+        .durability(durability)
+        .segment_bytes_max(plan.segment_bytes_max)
+        .compaction(compaction)
+}
+
+/// Runs the phases while a thread samples the space the store takes during
+/// `overwrite` phases.
+fn run_sampled(
+    engine: &SingleNodeEngine,
+    plan: &Plan,
+    workloads: &[Workload],
+) -> Result<(Vec<PhaseReport>, SpaceSamples)> {
+    let record_bytes = AtomicU64::new(0);
+    let sampling = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut samples = SpaceSamples::default();
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(SPACE_SAMPLE_INTERVAL);
+                if sampling.load(Ordering::Relaxed) {
+                    let record_bytes = record_bytes.load(Ordering::Relaxed);
+                    samples.add(space_amplification(engine, record_bytes));
+                }
+            }
+            samples
+        });
+        let mut reports = Vec::with_capacity(workloads.len());
+        let mut outcome = Ok(());
+        for (phase, &workload) in workloads.iter().enumerate() {
+            let overwrite = workload == Workload::Overwrite;
+            if overwrite && record_bytes.load(Ordering::Relaxed) == 0 {
+                record_bytes.store(measured_record_bytes(engine), Ordering::Relaxed);
+            }
+            sampling.store(overwrite, Ordering::Relaxed);
+            match run_phase(engine, plan, workload, phase as u64) {
+                Ok(report) => reports.push(report),
+                Err(e) => {
+                    outcome = Err(e.context(format!("{} failed", workload.name())));
+                    break;
+                }
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        let samples = sampler.join().unwrap_or_default();
+        outcome.map(|()| (reports, samples))
+    })
+}
+
+fn summarize(engine: &SingleNodeEngine, samples: &SpaceSamples) -> EngineSummary {
+    let usage = engine.storage().segment_usage();
+    let segments = engine.storage().segments();
+    EngineSummary {
+        keys: engine.len(),
+        segments: segments.len(),
+        metrics: engine.metrics(),
+        data_bytes: usage.iter().map(|u| u.total_bytes).sum(),
+        live_bytes: usage.iter().map(|u| u.live_bytes).sum(),
+        file_bytes: segments
+            .values()
+            .map(|s| std::fs::metadata(s.path()).map_or(0, |m| m.len()))
+            .sum(),
+        overwrite_space: samples.summary(),
+    }
 }
 
 fn progress_bar(workload: Workload, ops: u64) -> Result<ProgressBar> {
@@ -217,6 +362,9 @@ fn run_phase(
     workload: Workload,
     phase: u64,
 ) -> Result<PhaseReport> {
+    if workload == Workload::Compact {
+        return run_compaction_phase(engine);
+    }
     let bar = progress_bar(workload, plan.keys)?;
     let before = engine.metrics();
     let started = Instant::now();
@@ -250,6 +398,7 @@ fn run_phase(
         latency_ns: LatencyHistogram::new(),
         fsyncs: after.fsyncs - before.fsyncs,
         group_commit_mean: group_commit_mean(&before, &after),
+        compaction: None,
     };
     for outcome in outcomes {
         let outcome = outcome?;
@@ -258,6 +407,37 @@ fn run_phase(
         report.latency_ns.merge(&outcome.latency_ns);
     }
     Ok(report)
+}
+
+/// One full compaction pass, with a progress bar over its input bytes.
+fn run_compaction_phase(engine: &SingleNodeEngine) -> Result<PhaseReport> {
+    let style = ProgressStyle::with_template(
+        "{prefix:>10} [{bar:40}] {bytes}/{total_bytes}, {bytes_per_sec}, eta {eta}",
+    )
+    .context("progress bar template")?
+    .progress_chars("=> ");
+    let bar = ProgressBar::new(0)
+        .with_style(style)
+        .with_prefix(Workload::Compact.name());
+    let shown = bar.clone();
+    let options = hightower_engine::CompactionOptions::full().progress(move |progress| {
+        shown.set_length(progress.bytes_total);
+        shown.set_position(progress.bytes_done);
+    });
+    let started = Instant::now();
+    let report = engine.run_compaction(options);
+    bar.finish_and_clear();
+    let report = report?;
+    Ok(PhaseReport {
+        workload: Workload::Compact,
+        ops: report.segments_in as u64,
+        found: 0,
+        elapsed: started.elapsed(),
+        latency_ns: LatencyHistogram::new(),
+        fsyncs: 0,
+        group_commit_mean: None,
+        compaction: Some(report),
+    })
 }
 
 /// Mean commits per fsync between two snapshots; `None` when no fsync
@@ -375,13 +555,15 @@ fn print_header(plan: &Plan, durability: Durability, dir: &Path) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "hightower bench: {} keys of {} bytes, values of {} bytes, {} thread(s), batch size {}, durability {}, seed {}, in {}",
+        "hightower bench: {} keys of {} bytes, values of {} bytes, {} thread(s), batch size {}, durability {}, compaction {}, {} MiB segments, seed {}, in {}",
         plan.keys,
         plan.key_bytes,
         plan.value_bytes,
         plan.threads,
         plan.batch_size,
         durability_name(durability),
+        if plan.compaction { "on" } else { "off" },
+        plan.segment_bytes_max >> 20,
         plan.seed,
         dir.display()
     )?;
@@ -432,6 +614,20 @@ fn print_table(plan: &Plan, reports: &[PhaseReport], engine: &EngineSummary) -> 
         )?;
     }
     for report in reports {
+        if let Some(pass) = &report.compaction {
+            writeln!(
+                out,
+                "note: compact rewrote {} segments into {} in {:.3} s: read {:.1} MB, wrote {:.1} MB, reclaimed {:.1} MB, dropped {} records",
+                pass.segments_in,
+                pass.segments_out,
+                pass.elapsed.as_secs_f64(),
+                pass.bytes_read as f64 / 1e6,
+                pass.bytes_written as f64 / 1e6,
+                pass.bytes_reclaimed as f64 / 1e6,
+                pass.records_dropped
+            )?;
+            continue;
+        }
         if report.ops < plan.keys {
             writeln!(
                 out,
@@ -472,6 +668,31 @@ fn print_table(plan: &Plan, reports: &[PhaseReport], engine: &EngineSummary) -> 
         metrics.bytes_written as f64 / 1e6,
         metrics.fsyncs,
     )?;
+    let ratio = |bytes: u64| {
+        if engine.live_bytes == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.2}x", bytes as f64 / engine.live_bytes as f64)
+        }
+    };
+    writeln!(
+        out,
+        "space: {:.1} MB live records, {:.1} MB data ({}), {:.1} MB segment files ({}); {} compaction passes reclaimed {:.1} MB",
+        engine.live_bytes as f64 / 1e6,
+        engine.data_bytes as f64 / 1e6,
+        ratio(engine.data_bytes),
+        engine.file_bytes as f64 / 1e6,
+        ratio(engine.file_bytes),
+        metrics.compaction_passes,
+        metrics.compaction_bytes_reclaimed as f64 / 1e6,
+    )?;
+    if let Some((mean, max, count)) = engine.overwrite_space {
+        writeln!(
+            out,
+            "space during overwrite: data bytes / live record bytes mean {mean:.2}x, max {max:.2}x ({count} samples, every {} ms)",
+            SPACE_SAMPLE_INTERVAL.as_millis()
+        )?;
+    }
     writeln!(
         out,
         "latency: per engine call (a batch counts once), from a log-linear histogram within 3 %; MB/s counts key and value bytes"

@@ -6,8 +6,11 @@
 //! a failed verification) are errors of a type [`Status::for_error`]
 //! recognises, so `main` prints every failure the same way, as one line.
 
+mod auth;
 mod bench;
+mod compact;
 mod kv;
+mod serve;
 mod stats;
 mod verify;
 
@@ -81,7 +84,11 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         Command::Scan(args) => kv::scan(cli, args),
         Command::Stats => stats::run(cli),
         Command::Verify => verify::run(cli),
+        Command::Compact(args) => compact::run(cli, args),
         Command::Bench(args) => bench::run(cli, args),
+        Command::Serve(args) => serve::run(cli, args),
+        Command::User(args) => auth::user(cli, args),
+        Command::Apikey(args) => auth::apikey(cli, args),
     }
 }
 

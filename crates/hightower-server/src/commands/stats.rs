@@ -1,15 +1,19 @@
 //! `hightower stats`: what the store holds and what the last open did.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
-use hightower_engine::SnapshotEngine;
+use hightower_engine::{SegmentUsage, SnapshotEngine};
 
 use super::{Access, open_engine};
 use crate::cli::Cli;
 
-/// Prints keys, latest version, recovery and one line per segment.
+/// Prints keys, latest version, recovery, live and dead bytes, and one
+/// line per segment. Live bytes are the records the index points at; the
+/// rest of a segment's data (overwritten puts, tombstones) is dead, and
+/// space amplification is data bytes over live bytes.
 pub(crate) fn run(cli: &Cli) -> Result<()> {
     let engine = open_engine(cli, Access::MustExist)?;
     let recovery = engine.recovery_info();
@@ -39,18 +43,50 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         "segments         {} ({data_bytes} data bytes)",
         segments.len()
     )?;
+    let usage: BTreeMap<u32, SegmentUsage> = engine
+        .storage()
+        .segment_usage()
+        .into_iter()
+        .map(|u| (u.segment_id, u))
+        .collect();
+    let live_bytes: u64 = usage.values().map(|u| u.live_bytes).sum();
+    let total_bytes: u64 = usage.values().map(|u| u.total_bytes).sum();
     writeln!(
         out,
-        "  {:>6}  {:<16}  {:>12}  {:>12}  {:<6}  {:>11}  versions",
-        "id", "file", "data bytes", "file bytes", "state", "footer keys"
+        "live bytes       {live_bytes} of {total_bytes} ({} dead), space amplification {}",
+        total_bytes - live_bytes.min(total_bytes),
+        amplification(total_bytes, live_bytes)
+    )?;
+    writeln!(
+        out,
+        "  {:>6}  {:<16}  {:>12}  {:>12}  {:<6}  {:>11}  {:>12}  {:>12}  {:>6}  versions",
+        "id",
+        "file",
+        "data bytes",
+        "file bytes",
+        "state",
+        "footer keys",
+        "live bytes",
+        "dead bytes",
+        "amp"
     )?;
     for segment in segments.values() {
         let footer = segment.footer();
         let file_bytes =
             std::fs::metadata(segment.path()).map_or("?".to_string(), |m| m.len().to_string());
+        let (live, dead, amp) = usage.get(&segment.id()).map_or(
+            ("?".to_string(), "?".to_string(), "?".to_string()),
+            |u| {
+                (
+                    u.live_bytes.to_string(),
+                    u.dead_bytes().to_string(),
+                    amplification(u.total_bytes, u.live_bytes),
+                )
+            },
+        );
         writeln!(
             out,
-            "  {:>6}  {:<16}  {:>12}  {:>12}  {:<6}  {:>11}  {}",
+            "  {:>6}  {:<16}  {:>12}  {:>12}  {:<6}  {:>11}  {live:>12}  {dead:>12}  {amp:>6}  {}",
             segment.id(),
             file_name(segment.path()),
             segment.data_len_bytes(),
@@ -77,4 +113,13 @@ pub(super) fn file_name(path: &Path) -> String {
         || path.display().to_string(),
         |name| name.to_string_lossy().into_owned(),
     )
+}
+
+/// Data bytes over live bytes, for display ("-" with nothing live).
+pub(super) fn amplification(total_bytes: u64, live_bytes: u64) -> String {
+    if live_bytes == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.2}", total_bytes as f64 / live_bytes as f64)
+    }
 }

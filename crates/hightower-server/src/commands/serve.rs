@@ -1,0 +1,296 @@
+//! `hightower serve`: the Redis-protocol server on the data directory.
+//!
+//! Settings come from the defaults, then `--config FILE`, then the flags.
+//! The process prints `metrics on ADDR` (with `--metrics-listen`) and then
+//! `listening on ADDR` on stdout once it accepts connections, logs through tracing on stderr, and on SIGINT or SIGTERM
+//! stops accepting, lets connections finish what they have sent, syncs
+//! the engine and exits with status 0.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::CommandFactory;
+use clap::parser::ValueSource;
+use hightower_auth::{AuthService, EnvelopeEncryptor, Grant, MasterKey, Permission, SecretHasher};
+use hightower_engine::{EngineConfig, SingleNodeEngine};
+use hightower_server::server::auth::ServiceAuthorizer;
+use hightower_server::server::config::{DurabilityMode, FileConfig, ServeArgs};
+use hightower_server::server::{Authorizer, OpenAccess, Server, ServerConfig};
+use rand::distr::{Alphanumeric, SampleString};
+use zeroize::Zeroizing;
+
+use crate::cli::{Cli, DurabilityArg};
+
+/// The environment variable naming the master key file (as for `user`
+/// and `apikey`).
+const MASTER_KEY_FILE_ENV: &str = "HIGHTOWER_MASTER_KEY_FILE";
+
+/// The first user, created when the store has none.
+const ADMIN_USER: &str = "admin";
+
+/// The file in the data directory that holds the first admin's password.
+const ADMIN_PASSWORD_FILE: &str = "admin-password";
+
+/// Characters of the first admin's password (about 143 bits).
+const ADMIN_PASSWORD_CHARS: usize = 24;
+
+/// Threads of the blocking pool at most (writes under `sync` durability,
+/// compaction, password checks).
+const BLOCKING_THREADS_MAX: usize = 256;
+
+/// Runs the server until a signal stops it.
+pub(crate) fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
+    let config = resolve_config(cli, args)?;
+    init_logging(&config);
+    let engine_config = EngineConfig::new(&config.data_dir).durability(config.engine_durability());
+    let engine = Arc::new(
+        SingleNodeEngine::with_config(engine_config)
+            .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?,
+    );
+    let authorizer = authorizer(&config, &engine)?;
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        keys = engine.len(),
+        durability = ?config.durability,
+        "engine open"
+    );
+    let runtime = runtime(&config)?;
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let report = runtime.block_on(async {
+        let server = Server::bind(config, engine.clone(), authorizer).await?;
+        let addr = server
+            .local_addr()
+            .context("the listening socket has no address")?;
+        tracing::info!(%addr, "listening");
+        let mut out = std::io::stdout().lock();
+        if let Some(metrics) = server.metrics_addr() {
+            tracing::info!(%metrics, "serving Prometheus metrics at /metrics");
+            writeln!(out, "metrics on {metrics}")?;
+        }
+        writeln!(out, "listening on {addr}")?;
+        out.flush()?;
+        drop(out);
+        Ok::<_, anyhow::Error>(server.run(shutdown_signal()).await?)
+    })?;
+    runtime.shutdown_timeout(grace);
+    tracing::info!(
+        connections_open = report.connections_open,
+        connections_aborted = report.connections_aborted,
+        "server stopped"
+    );
+    drop(engine);
+    Ok(())
+}
+
+/// Defaults, then the file, then the flags.
+fn resolve_config(cli: &Cli, args: &ServeArgs) -> Result<ServerConfig> {
+    let mut config = ServerConfig::default();
+    if let Some(path) = &args.config {
+        config.apply_file(FileConfig::load(path)?);
+    }
+    let data_dir = data_dir_given().then(|| cli.data_dir.clone());
+    let durability = cli.durability.map(|flag| match flag {
+        DurabilityArg::Sync => DurabilityMode::Sync,
+        DurabilityArg::Periodic => DurabilityMode::Periodic,
+        DurabilityArg::None => DurabilityMode::None,
+    });
+    config.apply_args(args, data_dir, durability);
+    config.validate()?;
+    Ok(config)
+}
+
+/// Whether `--data-dir` was on the command line (rather than its default),
+/// so that it overrides the configuration file only then.
+fn data_dir_given() -> bool {
+    let Ok(matches) = Cli::command().try_get_matches_from(std::env::args_os()) else {
+        return false;
+    };
+    let given = |m: &clap::ArgMatches| m.value_source("data_dir") == Some(ValueSource::CommandLine);
+    given(&matches) || matches.subcommand().is_some_and(|(_, sub)| given(sub))
+}
+
+fn init_logging(config: &ServerConfig) {
+    let level = config.log_level().unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// The authorizer the settings ask for: open access with `--no-auth`,
+/// else the store's users and API keys (creating the first admin user when
+/// there is no user yet).
+fn authorizer(
+    config: &ServerConfig,
+    engine: &Arc<SingleNodeEngine>,
+) -> Result<Arc<dyn Authorizer>> {
+    if config.no_auth {
+        tracing::warn!(listen = %config.listen, "authentication is off (--no-auth)");
+        return Ok(Arc::new(OpenAccess));
+    }
+    let encryptor = load_master_key(&config.data_dir, config.master_key_file.as_deref())?;
+    let hasher = SecretHasher::builder().build()?;
+    let service = Arc::new(AuthService::new(engine.clone(), hasher, encryptor));
+    if service
+        .list_users(1)
+        .context("cannot read the users")?
+        .is_empty()
+    {
+        create_first_admin(&service, &config.data_dir)?;
+    }
+    Ok(Arc::new(ServiceAuthorizer::new(service)))
+}
+
+/// The master key file: the flag, else `$HIGHTOWER_MASTER_KEY_FILE`, else
+/// `<data-dir>.master-key` beside the data directory (as the `user` and
+/// `apikey` commands find it), created with mode 0600 when missing.
+fn load_master_key(data_dir: &Path, flag: Option<&Path>) -> Result<EnvelopeEncryptor> {
+    let named = flag.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os(MASTER_KEY_FILE_ENV)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    });
+    let path = match named {
+        Some(path) => {
+            if !path.exists() {
+                bail!("master key file {} does not exist", path.display());
+            }
+            path
+        }
+        None => {
+            let mut name = data_dir
+                .file_name()
+                .context(
+                    "cannot place a master key beside the data directory; pass --master-key-file",
+                )?
+                .to_owned();
+            name.push(".master-key");
+            data_dir.with_file_name(name)
+        }
+    };
+    if !path.exists() {
+        let key = MasterKey::generate(1)?;
+        let mut file = create_owner_only(&path)?;
+        file.write_all(
+            b"# Hightower KV master keys: <id> <64 hex digits>; the highest id seals new data.\n",
+        )?;
+        file.write_all(key.to_key_file_line().as_bytes())?;
+        file.sync_all()?;
+        tracing::warn!(
+            path = %path.display(),
+            "generated a new master key (mode 0600); keep it safe and apart from the data directory"
+        );
+        return Ok(EnvelopeEncryptor::new(key));
+    }
+    let file = std::fs::File::open(&path)
+        .with_context(|| format!("cannot open master key file {}", path.display()))?;
+    check_owner_only(&file, &path)?;
+    let mut text = Zeroizing::new(String::new());
+    let mut reader = std::io::BufReader::new(file);
+    std::io::Read::read_to_string(&mut reader, &mut text)
+        .with_context(|| format!("cannot read master key file {}", path.display()))?;
+    EnvelopeEncryptor::from_key_file(&text)
+        .with_context(|| format!("master key file {}", path.display()))
+}
+
+/// Creates the first user, `admin`, with every permission and a random
+/// password, which is printed once and written to a file readable only by
+/// its owner in the data directory.
+fn create_first_admin(service: &AuthService<SingleNodeEngine>, data_dir: &Path) -> Result<()> {
+    let password =
+        Zeroizing::new(Alphanumeric.sample_string(&mut rand::rng(), ADMIN_PASSWORD_CHARS));
+    let path = data_dir.join(ADMIN_PASSWORD_FILE);
+    let mut file = create_owner_only(&path)?;
+    writeln!(file, "{}", password.as_str())?;
+    file.sync_all()?;
+    let grants = vec![Grant::new(Permission::Admin, Vec::new())];
+    if let Err(error) = service.create_user(ADMIN_USER, password.as_bytes(), grants) {
+        let _ = std::fs::remove_file(&path);
+        return Err(error).context("cannot create the first admin user");
+    }
+    tracing::warn!(user = ADMIN_USER, file = %path.display(), "no user existed: created the admin user");
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "created user {ADMIN_USER} with password {} (also in {}, mode 0600; shown only this once)",
+        password.as_str(),
+        path.display()
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Creates a new file with mode 0600 (failing when it exists).
+fn create_owner_only(path: &Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+#[cfg(unix)]
+fn check_owner_only(file: &std::fs::File, path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = file.metadata()?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "master key file {} is open to other users (mode {mode:04o}); run chmod 600 on it",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_owner_only(_file: &std::fs::File, _path: &Path) -> Result<()> {
+    Ok(())
+}
+
+fn runtime(config: &ServerConfig) -> Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.threads > 0 {
+        builder.worker_threads(config.threads);
+    }
+    builder
+        .thread_name("hightower-net")
+        .max_blocking_threads(BLOCKING_THREADS_MAX)
+        .enable_all()
+        .build()
+        .context("cannot start the network runtime")
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => tracing::info!("SIGINT received"),
+                    _ = terminate.recv() => tracing::info!("SIGTERM received"),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM; stopping on SIGINT only");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+        tracing::info!("interrupt received");
+    }
+}

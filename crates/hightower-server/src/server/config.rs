@@ -1,0 +1,410 @@
+//! The server's settings: [`ServerConfig`], built from defaults, then a
+//! TOML file ([`FileConfig`], `--config`), then command-line flags
+//! ([`ServeArgs`]), each overriding the one before.
+//!
+//! A file names any subset of the settings, with the flags' names in
+//! snake case:
+//!
+//! ```toml
+//! listen = "127.0.0.1:7379"
+//! data_dir = "./hightower-data"
+//! durability = "periodic"      # sync | periodic | none
+//! periodic_sync_ms = 100
+//! no_auth = false
+//! master_key_file = "/etc/hightower/master-key"
+//! max_connections = 10000
+//! idle_timeout_secs = 300      # 0: never
+//! pending_replies_max = 1024
+//! reply_bytes_max = 268435456
+//! value_cache_mib = 64         # 0: off
+//! threads = 0                  # 0: one per core
+//! metrics_listen = "127.0.0.1:9379"
+//! shutdown_grace_secs = 10
+//! log_level = "info"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// The address `hightower serve` listens on by default. Not Redis's 6379,
+/// so that a `redis-server` installed beside it (as the server benchmark
+/// needs) does not clash with it.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7379";
+
+/// When the engine makes writes durable (`--durability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityMode {
+    /// A write is acknowledged once it is on disk (concurrent writers share
+    /// one fdatasync).
+    #[default]
+    Sync,
+    /// fdatasync every `periodic_sync_ms` in the background.
+    Periodic,
+    /// No explicit fdatasync.
+    None,
+}
+
+/// The resolved settings of one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The data directory of the engine.
+    pub data_dir: PathBuf,
+    /// When writes become durable.
+    pub durability: DurabilityMode,
+    /// The interval of [`DurabilityMode::Periodic`], in milliseconds.
+    pub periodic_sync_ms: u64,
+    /// Serve without authentication (allowed on loopback addresses only).
+    pub no_auth: bool,
+    /// The master key file of the user store (`None`: the default place).
+    pub master_key_file: Option<PathBuf>,
+    /// Connections served at once; more are answered with an error and
+    /// closed.
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed (0: never).
+    pub idle_timeout_secs: u64,
+    /// Replies a connection may have waiting to be sent; past this the
+    /// server stops reading its requests until the client reads.
+    pub pending_replies_max: usize,
+    /// The largest single reply (`KEYS`, `MGET`), in bytes; a larger one is
+    /// replaced by an error.
+    pub reply_bytes_max: usize,
+    /// Memory for recently read values, in MiB (0: no cache).
+    pub value_cache_mib: usize,
+    /// Worker threads of the network runtime (0: one per core).
+    pub threads: usize,
+    /// Where to serve Prometheus metrics over HTTP (off when `None`).
+    pub metrics_listen: Option<SocketAddr>,
+    /// How long shutdown waits for connections to finish their commands.
+    pub shutdown_grace_secs: u64,
+    /// The log level: error, warn, info, debug or trace.
+    pub log_level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .expect("the default listen address is a valid socket address"),
+            data_dir: PathBuf::from("./hightower-data"),
+            durability: DurabilityMode::Sync,
+            periodic_sync_ms: 100,
+            no_auth: false,
+            master_key_file: None,
+            max_connections: 10_000,
+            idle_timeout_secs: 300,
+            pending_replies_max: 1024,
+            reply_bytes_max: 256 * 1024 * 1024,
+            value_cache_mib: 64,
+            threads: 0,
+            metrics_listen: None,
+            shutdown_grace_secs: 10,
+            log_level: "info".to_string(),
+        }
+    }
+}
+
+/// The settings a configuration file may hold; each is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub durability: Option<DurabilityMode>,
+    pub periodic_sync_ms: Option<u64>,
+    pub no_auth: Option<bool>,
+    pub master_key_file: Option<PathBuf>,
+    pub max_connections: Option<usize>,
+    pub idle_timeout_secs: Option<u64>,
+    pub pending_replies_max: Option<usize>,
+    pub reply_bytes_max: Option<usize>,
+    pub value_cache_mib: Option<usize>,
+    pub threads: Option<usize>,
+    pub metrics_listen: Option<SocketAddr>,
+    pub shutdown_grace_secs: Option<u64>,
+    pub log_level: Option<String>,
+}
+
+/// The flags of `hightower serve` (besides the global `--data-dir` and
+/// `--durability`). Each overrides the configuration file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file; flags override what it sets.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The address to listen on [default: 127.0.0.1:7379].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Serve without authentication; refused unless the address is loopback.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// The master key file of the user store [default: $HIGHTOWER_MASTER_KEY_FILE,
+    /// else <DATA_DIR>.master-key, created with mode 0600 when missing].
+    #[arg(long, value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// The fsync interval of `--durability periodic`, in milliseconds [default: 100].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub periodic_sync_ms: Option<u64>,
+    /// Connections served at once [default: 10000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: Option<u64>,
+    /// Close a connection silent this long, in seconds; 0 never [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Replies waiting to be sent per connection before its reading pauses [default: 1024].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub pending_replies_max: Option<u64>,
+    /// The largest single reply in bytes [default: 268435456].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..))]
+    pub reply_bytes_max: Option<u64>,
+    /// Memory for recently read values in MiB; 0 turns the cache off [default: 64].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
+    pub value_cache_mib: Option<u64>,
+    /// Network worker threads; 0 is one per core [default: 0].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=1024))]
+    pub threads: Option<u64>,
+    /// Serve Prometheus metrics over HTTP on this address (at /metrics).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Seconds shutdown waits for connections to finish [default: 10].
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+    /// error, warn, info, debug or trace [default: info].
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or names an unknown setting.
+    #[error("configuration file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// A setting has a value the server cannot run with.
+    #[error("invalid setting `{setting}`: {reason}")]
+    Invalid {
+        /// The setting's name.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl FileConfig {
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses the text of a configuration file.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+}
+
+/// Overrides `target` with `value` when there is one.
+fn set<T>(target: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *target = value;
+    }
+}
+
+impl ServerConfig {
+    /// Applies the settings a file names.
+    pub fn apply_file(&mut self, file: FileConfig) {
+        set(&mut self.listen, file.listen);
+        set(&mut self.data_dir, file.data_dir);
+        set(&mut self.durability, file.durability);
+        set(&mut self.periodic_sync_ms, file.periodic_sync_ms);
+        set(&mut self.no_auth, file.no_auth);
+        if file.master_key_file.is_some() {
+            self.master_key_file = file.master_key_file;
+        }
+        set(&mut self.max_connections, file.max_connections);
+        set(&mut self.idle_timeout_secs, file.idle_timeout_secs);
+        set(&mut self.pending_replies_max, file.pending_replies_max);
+        set(&mut self.reply_bytes_max, file.reply_bytes_max);
+        set(&mut self.value_cache_mib, file.value_cache_mib);
+        set(&mut self.threads, file.threads);
+        if file.metrics_listen.is_some() {
+            self.metrics_listen = file.metrics_listen;
+        }
+        set(&mut self.shutdown_grace_secs, file.shutdown_grace_secs);
+        set(&mut self.log_level, file.log_level);
+    }
+
+    /// Applies the flags given on the command line. `data_dir` and
+    /// `durability` are the global flags, when given explicitly.
+    pub fn apply_args(
+        &mut self,
+        args: &ServeArgs,
+        data_dir: Option<PathBuf>,
+        durability: Option<DurabilityMode>,
+    ) {
+        let as_usize = |n: Option<u64>| n.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        set(&mut self.listen, args.listen);
+        set(&mut self.data_dir, data_dir);
+        set(&mut self.durability, durability);
+        set(&mut self.periodic_sync_ms, args.periodic_sync_ms);
+        if args.no_auth {
+            self.no_auth = true;
+        }
+        if args.master_key_file.is_some() {
+            self.master_key_file.clone_from(&args.master_key_file);
+        }
+        set(&mut self.max_connections, as_usize(args.max_connections));
+        set(&mut self.idle_timeout_secs, args.idle_timeout_secs);
+        set(
+            &mut self.pending_replies_max,
+            as_usize(args.pending_replies_max),
+        );
+        set(&mut self.reply_bytes_max, as_usize(args.reply_bytes_max));
+        set(&mut self.value_cache_mib, as_usize(args.value_cache_mib));
+        set(&mut self.threads, as_usize(args.threads));
+        if args.metrics_listen.is_some() {
+            self.metrics_listen = args.metrics_listen;
+        }
+        set(&mut self.shutdown_grace_secs, args.shutdown_grace_secs);
+        set(&mut self.log_level, args.log_level.clone());
+    }
+
+    /// Checks the settings against each other and their ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, reason: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                reason: reason.to_string(),
+            })
+        };
+        if self.no_auth && !self.listen.ip().is_loopback() {
+            return invalid(
+                "no_auth",
+                &format!(
+                    "serving without authentication is allowed only on a loopback address, not {}",
+                    self.listen
+                ),
+            );
+        }
+        if self.max_connections == 0 {
+            return invalid("max_connections", "must be at least 1");
+        }
+        if self.pending_replies_max == 0 {
+            return invalid("pending_replies_max", "must be at least 1");
+        }
+        if self.periodic_sync_ms == 0 {
+            return invalid("periodic_sync_ms", "must be at least 1");
+        }
+        if self.reply_bytes_max < 1024 {
+            return invalid("reply_bytes_max", "must be at least 1024");
+        }
+        if self.log_level().is_none() {
+            return invalid(
+                "log_level",
+                "must be one of error, warn, info, debug, trace",
+            );
+        }
+        Ok(())
+    }
+
+    /// The log level as a tracing level, `None` when it names none.
+    pub fn log_level(&self) -> Option<tracing::Level> {
+        self.log_level.parse().ok()
+    }
+
+    /// The idle timeout, `None` for never.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        (self.idle_timeout_secs > 0).then(|| Duration::from_secs(self.idle_timeout_secs))
+    }
+
+    /// The engine durability these settings ask for.
+    pub fn engine_durability(&self) -> hightower_engine::Durability {
+        match self.durability {
+            DurabilityMode::Sync => hightower_engine::Durability::Sync,
+            DurabilityMode::Periodic => {
+                hightower_engine::Durability::Periodic(Duration::from_millis(self.periodic_sync_ms))
+            }
+            DurabilityMode::None => hightower_engine::Durability::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file = FileConfig::parse(
+            "listen = \"127.0.0.1:1234\"\nmax_connections = 7\ndurability = \"periodic\"\n",
+        )
+        .expect("valid file");
+        let mut config = ServerConfig::default();
+        config.apply_file(file);
+        let args = ServeArgs {
+            max_connections: Some(9),
+            ..ServeArgs::default()
+        };
+        config.apply_args(&args, Some(PathBuf::from("/tmp/x")), None);
+        assert_eq!(config.listen.port(), 1234);
+        assert_eq!(config.max_connections, 9);
+        assert_eq!(config.durability, DurabilityMode::Periodic);
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.idle_timeout_secs, 300);
+        config.validate().expect("valid");
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        let error = FileConfig::parse("listen_port = 1\n").expect_err("unknown field");
+        assert!(error.contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn no_auth_is_refused_off_loopback() {
+        let config = ServerConfig {
+            listen: "0.0.0.0:7379".parse().expect("valid"),
+            no_auth: true,
+            ..ServerConfig::default()
+        };
+        let error = config.validate().expect_err("not loopback");
+        assert!(error.to_string().contains("loopback"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_log_level_is_refused() {
+        let config = ServerConfig {
+            log_level: "loud".into(),
+            ..ServerConfig::default()
+        };
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,357 @@
+//! One client connection: read what arrived, execute every complete request
+//! in it (pipelining), write the replies in one go, repeat.
+//!
+//! Bounds: the input buffer holds at most one request frame beyond what
+//! was executed (the parser refuses frames above the request limit), and
+//! at most `pending_replies_max` replies or [`OUTPUT_FLUSH_BYTES`] wait
+//! to be written: past either, the connection writes before it parses
+//! more. Reads wait at most the idle timeout, writes too.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::server::Shared;
+use crate::server::auth::Principal;
+use crate::server::coalesce::SetBatch;
+use crate::server::dispatch::{self, Ctx};
+use crate::server::metrics::ServerMetrics;
+use crate::server::resp::{Protocol, ReplyWriter, RequestParser};
+
+/// Replies are written once this many bytes are waiting, even when more
+/// requests were read.
+pub(crate) const OUTPUT_FLUSH_BYTES: usize = 256 * 1024;
+
+/// Initial capacity of a connection's input and output buffers.
+const BUFFER_BYTES_INITIAL: usize = 16 * 1024;
+
+/// How long a refused connection gets to read its error.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A connection's own state, as commands see and change it.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// The connection id (`CLIENT ID`), unique while the server runs.
+    pub(crate) id: u64,
+    /// The client's address.
+    pub(crate) peer: SocketAddr,
+    /// The server's address of this connection.
+    pub(crate) local: Option<SocketAddr>,
+    /// `CLIENT SETNAME`.
+    pub(crate) name: Option<Vec<u8>>,
+    /// `CLIENT SETINFO LIB-NAME` and `LIB-VER`.
+    pub(crate) library: (Option<Vec<u8>>, Option<Vec<u8>>),
+    /// RESP2 until `HELLO 3`.
+    pub(crate) protocol: Protocol,
+    /// Who the connection acts as; `None` until it authenticates.
+    pub(crate) principal: Option<Principal>,
+    /// When the connection was accepted.
+    pub(crate) created: Instant,
+    /// Set by `QUIT` (and fatal errors): close after the replies are sent.
+    pub(crate) closing: bool,
+}
+
+/// What the state of a connection is moved around as, between the network
+/// task and the blocking pool.
+#[derive(Debug)]
+struct Connection {
+    session: Session,
+    parser: RequestParser,
+    input: BytesMut,
+    output: Vec<u8>,
+}
+
+/// What executing the buffered requests came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Progress {
+    /// Every complete request ran; read more.
+    Drained,
+    /// Replies reached their bound; write them, then execute again.
+    Full,
+    /// The next request may wait on the disk: execute on the blocking pool.
+    NeedsBlocking,
+    /// Write the replies, then close.
+    Close,
+}
+
+/// Starts serving `stream` when a connection slot is free; otherwise
+/// answers with Redis's error and closes it.
+pub(crate) fn admit(
+    connections: &mut JoinSet<()>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    slots: &Arc<Semaphore>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let metrics = &shared.metrics;
+    let Ok(permit) = slots.clone().try_acquire_owned() else {
+        ServerMetrics::add(&metrics.connections_rejected, 1);
+        tracing::warn!(%peer, limit = shared.config.max_connections, "connection limit reached; refusing");
+        tokio::spawn(refuse(stream));
+        return;
+    };
+    ServerMetrics::add(&metrics.connections_received, 1);
+    let shared = shared.clone();
+    let shutdown = shutdown.clone();
+    connections.spawn(async move {
+        serve(stream, peer, shared, shutdown, permit).await;
+    });
+}
+
+async fn refuse(mut stream: TcpStream) {
+    let reply = b"-ERR max number of clients reached\r\n";
+    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, stream.write_all(reply)).await;
+}
+
+/// Serves one connection until the client leaves, breaks the protocol,
+/// idles too long, or the server shuts down.
+async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let authorizer = &shared.authorizer;
+    let session = Session {
+        id,
+        peer,
+        local: stream.local_addr().ok(),
+        name: None,
+        library: (None, None),
+        protocol: Protocol::Resp2,
+        principal: (!authorizer.requires_auth()).then(|| authorizer.default_principal()),
+        created: Instant::now(),
+        closing: false,
+    };
+    let connection = Connection {
+        session,
+        parser: RequestParser::new(shared.limits),
+        input: BytesMut::with_capacity(BUFFER_BYTES_INITIAL),
+        output: Vec::with_capacity(BUFFER_BYTES_INITIAL),
+    };
+    ServerMetrics::add(&shared.metrics.connected_clients, 1);
+    tracing::debug!(id, %peer, "connection opened");
+    let reason = run(&mut stream, connection, &shared, &mut shutdown).await;
+    shared
+        .metrics
+        .connected_clients
+        .fetch_sub(1, Ordering::Relaxed);
+    tracing::debug!(id, %peer, reason, "connection closed");
+}
+
+/// The read-execute-write loop; returns why it ended.
+async fn run(
+    stream: &mut TcpStream,
+    mut connection: Connection,
+    shared: &Arc<Shared>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> &'static str {
+    let idle_timeout = shared.config.idle_timeout();
+    loop {
+        let read = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stopping| *stopping) => return "server shutdown",
+            read = read_some(stream, &mut connection.input, idle_timeout) => read,
+        };
+        match read {
+            Ok(0) if connection.input.is_empty() => return "client closed",
+            Ok(0) => return "client closed in the middle of a request",
+            Ok(n) => ServerMetrics::add(&shared.metrics.net_input_bytes, n as u64),
+            Err(ReadError::Idle) => {
+                ServerMetrics::add(&shared.metrics.idle_disconnects, 1);
+                return "idle timeout";
+            }
+            Err(ReadError::Io(error)) => {
+                tracing::debug!(id = connection.session.id, %error, "read failed");
+                return "read error";
+            }
+        }
+        loop {
+            let Some((executed, progress)) = execute(connection, shared).await else {
+                return "a command task failed";
+            };
+            connection = executed;
+            if write_out(stream, &mut connection.output, shared, idle_timeout)
+                .await
+                .is_err()
+            {
+                return "write error or timeout";
+            }
+            match progress {
+                Progress::Full | Progress::NeedsBlocking => continue,
+                Progress::Close => return "closed by the server",
+                Progress::Drained => break,
+            }
+        }
+        connection.shrink_input();
+    }
+}
+
+impl Connection {
+    /// Gives back the memory of a large request once it is executed.
+    fn shrink_input(&mut self) {
+        if self.input.is_empty() && self.input.capacity() > 4 * OUTPUT_FLUSH_BYTES {
+            self.input = BytesMut::with_capacity(BUFFER_BYTES_INITIAL);
+        }
+    }
+}
+
+/// Executes the buffered requests, moving to the blocking pool when one
+/// of them may wait on the disk. `None` when a blocking task failed (and
+/// the connection state went with it).
+async fn execute(
+    mut connection: Connection,
+    shared: &Arc<Shared>,
+) -> Option<(Connection, Progress)> {
+    let progress = execute_buffered(&mut connection, shared, false);
+    if progress != Progress::NeedsBlocking {
+        return Some((connection, progress));
+    }
+    let task_shared = shared.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let progress = execute_buffered(&mut connection, &task_shared, true);
+        (connection, progress)
+    })
+    .await;
+    match outcome {
+        Ok(done) => Some(done),
+        Err(error) => {
+            tracing::error!(%error, "a blocking command task failed");
+            None
+        }
+    }
+}
+
+/// Executes complete requests from the input buffer until it is drained,
+/// the replies reach their bound, or (unless `blocking_allowed`) a request
+/// that may block comes up. Consecutive plain sets are committed together
+/// ([`SetBatch`]).
+fn execute_buffered(
+    connection: &mut Connection,
+    shared: &Shared,
+    blocking_allowed: bool,
+) -> Progress {
+    let Connection {
+        session,
+        parser,
+        input,
+        output,
+    } = connection;
+    let writes_block = shared.writes_block();
+    let mut sets = SetBatch::default();
+    let mut consumed = 0;
+    let mut replies = 0;
+    let progress = loop {
+        if session.closing {
+            break Progress::Close;
+        }
+        if replies >= shared.config.pending_replies_max || output.len() >= OUTPUT_FLUSH_BYTES {
+            break Progress::Full;
+        }
+        let request = match parser.parse(&input[consumed..]) {
+            Ok(Some(request)) => request,
+            Ok(None) => break Progress::Drained,
+            Err(error) => {
+                ServerMetrics::add(&shared.metrics.protocol_errors, 1);
+                tracing::debug!(id = session.id, peer = %session.peer, %error, "protocol error");
+                sets.flush(&mut Ctx {
+                    shared,
+                    session,
+                    out: output,
+                });
+                ReplyWriter::new(output, session.protocol)
+                    .error(&format!("ERR Protocol error: {error}"));
+                session.closing = true;
+                break Progress::Close;
+            }
+        };
+        let spec = request.get(0).and_then(dispatch::lookup);
+        if !blocking_allowed && dispatch::may_block(spec, writes_block) {
+            break Progress::NeedsBlocking;
+        }
+        consumed += request.frame_bytes();
+        if request.is_empty() {
+            continue;
+        }
+        replies += 1;
+        let mut ctx = Ctx {
+            shared,
+            session,
+            out: output,
+        };
+        if sets.try_add(&mut ctx, &request) {
+            continue;
+        }
+        sets.flush(&mut ctx);
+        dispatch::execute(&mut ctx, &request, spec);
+    };
+    sets.flush(&mut Ctx {
+        shared,
+        session,
+        out: output,
+    });
+    input.advance(consumed);
+    progress
+}
+
+/// Why a read ended without data.
+#[derive(Debug)]
+enum ReadError {
+    /// Nothing arrived within the idle timeout.
+    Idle,
+    /// The socket failed.
+    Io(std::io::Error),
+}
+
+async fn read_some(
+    stream: &mut TcpStream,
+    input: &mut BytesMut,
+    idle_timeout: Option<Duration>,
+) -> Result<usize, ReadError> {
+    if input.capacity() - input.len() < 4096 {
+        input.reserve(BUFFER_BYTES_INITIAL);
+    }
+    let read = stream.read_buf(input);
+    match idle_timeout {
+        Some(limit) => tokio::time::timeout(limit, read)
+            .await
+            .map_err(|_| ReadError::Idle)?
+            .map_err(ReadError::Io),
+        None => read.await.map_err(ReadError::Io),
+    }
+}
+
+async fn write_out(
+    stream: &mut TcpStream,
+    output: &mut Vec<u8>,
+    shared: &Shared,
+    timeout: Option<Duration>,
+) -> std::io::Result<()> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    let write = stream.write_all(output);
+    match timeout {
+        Some(limit) => tokio::time::timeout(limit, write)
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??,
+        None => write.await?,
+    }
+    ServerMetrics::add(&shared.metrics.net_output_bytes, output.len() as u64);
+    output.clear();
+    if output.capacity() > 4 * OUTPUT_FLUSH_BYTES {
+        output.shrink_to(BUFFER_BYTES_INITIAL);
+    }
+    Ok(())
+}
