@@ -9,28 +9,24 @@
 //! `<data-dir>.master-key` beside the data directory, which a command that
 //! writes creates (mode 0600) when it is missing. The key is never printed.
 
-use std::fs::File;
-use std::io::{BufRead, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufWriter, Write};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use hightower_auth::{
-    ApiKeyInfo, ApiKeyOptions, AuthService, EnvelopeEncryptor, Grant, MasterKey,
-    PASSWORD_BYTES_MAX, SecretHasher, UserInfo,
+    ApiKeyInfo, ApiKeyOptions, AuthService, Grant, PASSWORD_BYTES_MAX, SecretHasher, UserInfo,
 };
 use hightower_engine::SingleNodeEngine;
 use zeroize::Zeroizing;
 
+use super::master_key::{self, Missing};
 use super::{Access, open_engine};
 use crate::cli::{
     ApiKeyArgs, ApiKeyCommand, ApiKeyCreateArgs, Cli, MasterKeyArgs, PasswordArgs, UserAddArgs,
     UserArgs, UserCommand,
 };
 
-/// The environment variable naming the master key file.
-const MASTER_KEY_FILE_ENV: &str = "HIGHTOWER_MASTER_KEY_FILE";
 /// What `list` prints at most.
 const LIST_LIMIT: usize = 1_000_000;
 
@@ -254,102 +250,25 @@ fn open_auth(
     access: Access,
     key_use: KeyUse,
 ) -> Result<AuthService<SingleNodeEngine>> {
-    let (path, named) = master_key_path(cli, master_key)?;
-    let encryptor = load_encryptor(&path, named, key_use)?;
-    let engine = Arc::new(open_engine(cli, access)?);
-    let hasher = SecretHasher::builder().build()?;
-    Ok(AuthService::new(engine, hasher, encryptor))
-}
-
-/// The key file and whether the user named it (flag or environment).
-fn master_key_path(cli: &Cli, args: &MasterKeyArgs) -> Result<(PathBuf, bool)> {
-    if let Some(path) = &args.master_key_file {
-        return Ok((path.clone(), true));
-    }
-    if let Some(path) = std::env::var_os(MASTER_KEY_FILE_ENV).filter(|p| !p.is_empty()) {
-        return Ok((PathBuf::from(path), true));
-    }
-    let dir = &cli.data_dir;
-    let Some(name) = dir.file_name() else {
-        bail!(
-            "cannot place a master key beside data directory {}; pass --master-key-file",
-            dir.display()
-        );
+    let missing = match key_use {
+        KeyUse::Create => Missing::Create,
+        KeyUse::ReadOnly => Missing::Throwaway,
     };
-    let mut file_name = name.to_owned();
-    file_name.push(".master-key");
-    Ok((dir.with_file_name(file_name), false))
-}
-
-fn load_encryptor(path: &Path, named: bool, key_use: KeyUse) -> Result<EnvelopeEncryptor> {
-    if path.exists() {
-        return read_key_file(path);
-    }
-    if named {
-        bail!("master key file {} does not exist", path.display());
-    }
-    match key_use {
-        KeyUse::ReadOnly => Ok(EnvelopeEncryptor::new(MasterKey::generate(1)?)),
-        KeyUse::Create => {
-            let key = MasterKey::generate(1)?;
-            write_new_key_file(path, &key)?;
-            eprintln!(
-                "hightower: generated a new master key in {} (mode 0600); keep it safe and \
-                 apart from the data directory: without it, encrypted user metadata cannot be read",
-                path.display()
-            );
-            Ok(EnvelopeEncryptor::new(key))
-        }
-    }
-}
-
-fn read_key_file(path: &Path) -> Result<EnvelopeEncryptor> {
-    let mut file = File::open(path)
-        .with_context(|| format!("cannot open master key file {}", path.display()))?;
-    check_owner_only(&file, path)?;
-    let mut text = Zeroizing::new(String::new());
-    file.read_to_string(&mut text)
-        .with_context(|| format!("cannot read master key file {}", path.display()))?;
-    EnvelopeEncryptor::from_key_file(&text)
-        .with_context(|| format!("master key file {}", path.display()))
-}
-
-#[cfg(unix)]
-fn check_owner_only(file: &File, path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = file.metadata()?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "master key file {} is open to other users (mode {mode:04o}); run chmod 600 on it",
+    let loaded = master_key::load(
+        &cli.data_dir,
+        master_key.master_key_file.as_deref(),
+        missing,
+    )?;
+    if let Some(path) = &loaded.created {
+        eprintln!(
+            "hightower: generated a new master key in {} (mode 0600); keep it safe and \
+             apart from the data directory: without it, encrypted user metadata cannot be read",
             path.display()
         );
     }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_owner_only(_file: &File, _path: &Path) -> Result<()> {
-    Ok(())
-}
-
-fn write_new_key_file(path: &Path, key: &MasterKey) -> Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create master key file {}", path.display()))?;
-    file.write_all(
-        b"# Hightower KV master keys: <id> <64 hex digits>; the highest id seals new data.\n",
-    )?;
-    file.write_all(key.to_key_file_line().as_bytes())?;
-    file.sync_all()
-        .with_context(|| format!("cannot sync master key file {}", path.display()))?;
-    Ok(())
+    let engine = Arc::new(open_engine(cli, access)?);
+    let hasher = SecretHasher::builder().build()?;
+    Ok(AuthService::new(engine, hasher, loaded.encryptor))
 }
 
 #[cfg(test)]

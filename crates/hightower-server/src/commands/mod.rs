@@ -10,6 +10,7 @@ mod auth;
 mod bench;
 mod compact;
 mod kv;
+mod master_key;
 mod serve;
 mod stats;
 mod verify;

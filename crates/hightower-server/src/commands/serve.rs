@@ -7,14 +7,14 @@
 //! the engine and exits with status 0.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::CommandFactory;
 use clap::parser::ValueSource;
-use hightower_auth::{AuthService, EnvelopeEncryptor, Grant, MasterKey, Permission, SecretHasher};
+use hightower_auth::{AuthService, Grant, Permission, SecretHasher};
 use hightower_engine::{EngineConfig, SingleNodeEngine};
 use hightower_server::server::auth::ServiceAuthorizer;
 use hightower_server::server::config::{DurabilityMode, FileConfig, ServeArgs};
@@ -22,11 +22,8 @@ use hightower_server::server::{Authorizer, OpenAccess, Server, ServerConfig};
 use rand::distr::{Alphanumeric, SampleString};
 use zeroize::Zeroizing;
 
+use super::master_key::{self, Missing, create_owner_only};
 use crate::cli::{Cli, DurabilityArg};
-
-/// The environment variable naming the master key file (as for `user`
-/// and `apikey`).
-const MASTER_KEY_FILE_ENV: &str = "HIGHTOWER_MASTER_KEY_FILE";
 
 /// The first user, created when the store has none.
 const ADMIN_USER: &str = "admin";
@@ -132,7 +129,18 @@ fn authorizer(
         tracing::warn!(listen = %config.listen, "authentication is off (--no-auth)");
         return Ok(Arc::new(OpenAccess));
     }
-    let encryptor = load_master_key(&config.data_dir, config.master_key_file.as_deref())?;
+    let loaded = master_key::load(
+        &config.data_dir,
+        config.master_key_file.as_deref(),
+        Missing::Create,
+    )?;
+    if let Some(path) = &loaded.created {
+        tracing::warn!(
+            path = %path.display(),
+            "generated a new master key (mode 0600); keep it safe and apart from the data directory"
+        );
+    }
+    let encryptor = loaded.encryptor;
     let hasher = SecretHasher::builder().build()?;
     let service = Arc::new(AuthService::new(engine.clone(), hasher, encryptor));
     if service
@@ -143,58 +151,6 @@ fn authorizer(
         create_first_admin(&service, &config.data_dir)?;
     }
     Ok(Arc::new(ServiceAuthorizer::new(service)))
-}
-
-/// The master key file: the flag, else `$HIGHTOWER_MASTER_KEY_FILE`, else
-/// `<data-dir>.master-key` beside the data directory (as the `user` and
-/// `apikey` commands find it), created with mode 0600 when missing.
-fn load_master_key(data_dir: &Path, flag: Option<&Path>) -> Result<EnvelopeEncryptor> {
-    let named = flag.map(Path::to_path_buf).or_else(|| {
-        std::env::var_os(MASTER_KEY_FILE_ENV)
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-    });
-    let path = match named {
-        Some(path) => {
-            if !path.exists() {
-                bail!("master key file {} does not exist", path.display());
-            }
-            path
-        }
-        None => {
-            let mut name = data_dir
-                .file_name()
-                .context(
-                    "cannot place a master key beside the data directory; pass --master-key-file",
-                )?
-                .to_owned();
-            name.push(".master-key");
-            data_dir.with_file_name(name)
-        }
-    };
-    if !path.exists() {
-        let key = MasterKey::generate(1)?;
-        let mut file = create_owner_only(&path)?;
-        file.write_all(
-            b"# Hightower KV master keys: <id> <64 hex digits>; the highest id seals new data.\n",
-        )?;
-        file.write_all(key.to_key_file_line().as_bytes())?;
-        file.sync_all()?;
-        tracing::warn!(
-            path = %path.display(),
-            "generated a new master key (mode 0600); keep it safe and apart from the data directory"
-        );
-        return Ok(EnvelopeEncryptor::new(key));
-    }
-    let file = std::fs::File::open(&path)
-        .with_context(|| format!("cannot open master key file {}", path.display()))?;
-    check_owner_only(&file, &path)?;
-    let mut text = Zeroizing::new(String::new());
-    let mut reader = std::io::BufReader::new(file);
-    std::io::Read::read_to_string(&mut reader, &mut text)
-        .with_context(|| format!("cannot read master key file {}", path.display()))?;
-    EnvelopeEncryptor::from_key_file(&text)
-        .with_context(|| format!("master key file {}", path.display()))
 }
 
 /// Creates the first user, `admin`, with every permission and a random
@@ -221,38 +177,6 @@ fn create_first_admin(service: &AuthService<SingleNodeEngine>, data_dir: &Path) 
         path.display()
     )?;
     out.flush()?;
-    Ok(())
-}
-
-/// Creates a new file with mode 0600 (failing when it exists).
-fn create_owner_only(path: &Path) -> Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))
-}
-
-#[cfg(unix)]
-fn check_owner_only(file: &std::fs::File, path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = file.metadata()?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "master key file {} is open to other users (mode {mode:04o}); run chmod 600 on it",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_owner_only(_file: &std::fs::File, _path: &Path) -> Result<()> {
     Ok(())
 }
 
