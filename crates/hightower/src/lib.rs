@@ -8,6 +8,8 @@
 //! - [`index`]: the in-memory, copy-on-write key directory (`Index`).
 //! - [`engine`]: `SingleNodeEngine` with versions, compare-and-set, atomic
 //!   batches, group commit, snapshots and recovery.
+//! - [`compact`]: the `Compactor` and its policy.
+//! - [`auth`]: `AuthService` (users, API keys, grants) and its crypto.
 //! - [`repl`]: the replication traits and `LocalReplication`.
 //!
 //! ```
@@ -21,6 +23,8 @@
 //! # Ok(()) }
 //! ```
 
+pub use hightower_auth as auth;
+pub use hightower_compact as compact;
 pub use hightower_engine as engine;
 pub use hightower_index as index;
 pub use hightower_log as log;
