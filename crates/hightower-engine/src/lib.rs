@@ -34,9 +34,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Space held by overwritten and deleted records is reclaimed by
+//! compaction ([`hightower_compact`]): automatically on a background thread
+//! when segments roll ([`CompactionConfig`] in [`EngineConfig`]), or now
+//! with [`SingleNodeEngine::run_compaction_now`]; a
+//! [`SuspendedCompaction`] guard holds passes off. Passes are crash-safe
+//! and never bring a deleted key back (see docs/FORMAT.md, "Compaction").
+//!
 //! Limits: every live key and its location live in memory (values do
-//! not); keys default to at most 64 KiB and values to 64 MiB. Space held by
-//! overwritten and deleted records is reclaimed by compaction.
+//! not); keys default to at most 64 KiB and values to 64 MiB. A compaction
+//! pass walks the whole index and keeps 8 bytes per live key meanwhile.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 

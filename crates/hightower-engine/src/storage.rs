@@ -60,12 +60,16 @@ pub struct RecoveryInfo {
 }
 
 /// Records just appended: mutation `i` got version `first_version + i`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Hand it to [`Storage::publish`]: until then its segment counts it as
+/// unpublished, and compaction leaves that segment alone.
+#[derive(Debug, Clone)]
 pub struct Appended {
     /// Version of the first mutation.
     pub first_version: u64,
     /// Where each mutation lies.
     pub locations: Vec<Location>,
+    /// The unpublished-appends count of the segment they lie in.
+    unpublished: Arc<AtomicU64>,
 }
 
 /// The segments and the index of one data directory.
@@ -99,6 +103,13 @@ pub struct Storage {
     manifest: Mutex<Manifest>,
     /// Live record bytes the last compaction look measured.
     last_live_bytes: AtomicU64,
+    /// Per segment, appends made but not yet published. A sealed segment
+    /// whose count is zero holds only published records, so an index
+    /// snapshot taken after that shows exactly which of its records are
+    /// live; compaction takes no other segment.
+    unpublished: Mutex<BTreeMap<u32, Arc<AtomicU64>>>,
+    /// The count of the active segment (changed only under `active`).
+    active_unpublished: Mutex<Arc<AtomicU64>>,
     compactor: Compactor,
 }
 
@@ -177,6 +188,8 @@ impl Storage {
             .id()
             .checked_add(1)
             .ok_or_else(|| EngineError::Config("segment ids are exhausted".to_string()))?;
+        let active_id = active.id();
+        let active_unpublished = Arc::new(AtomicU64::new(0));
         info.segments = segments.len();
         info.keys = index.len();
         info.latest_version = latest;
@@ -197,6 +210,8 @@ impl Storage {
             installs: AtomicU64::new(0),
             manifest: Mutex::new(manifest),
             last_live_bytes: AtomicU64::new(0),
+            unpublished: Mutex::new(BTreeMap::from([(active_id, active_unpublished.clone())])),
+            active_unpublished: Mutex::new(active_unpublished),
             compactor: Compactor::new(config.compaction.clone()),
         };
         Ok((storage, info))
@@ -286,9 +301,12 @@ impl Storage {
         };
         let last = first_version + mutations.len() as u64 - 1;
         self.latest_version.store(last, Ordering::Release);
+        let unpublished = self.active_unpublished.lock().clone();
+        unpublished.fetch_add(1, Ordering::AcqRel);
         Ok(Appended {
             first_version,
             locations,
+            unpublished,
         })
     }
 
@@ -299,6 +317,9 @@ impl Storage {
         let id = self.allocate_segment_id()?;
         debug_assert!(id > active.id(), "the active segment has the highest id");
         let next = self.new_segment(id)?;
+        let unpublished = Arc::new(AtomicU64::new(0));
+        self.unpublished.lock().insert(id, unpublished.clone());
+        *self.active_unpublished.lock() = unpublished;
         {
             let mut segments = self.segments.write();
             let mut map = BTreeMap::clone(&segments);
@@ -355,6 +376,22 @@ impl Storage {
                     }
                 });
         self.index.apply(updates);
+        appended.unpublished.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The ids of the sealed segments whose appends are all published.
+    fn quiescent_sealed_ids(&self) -> std::collections::BTreeSet<u32> {
+        let unpublished = self.unpublished.lock();
+        self.segments()
+            .values()
+            .filter(|segment| segment.is_sealed())
+            .map(|segment| segment.id())
+            .filter(|id| {
+                unpublished
+                    .get(id)
+                    .is_none_or(|count| count.load(Ordering::Acquire) == 0)
+            })
+            .collect()
     }
 
     /// The newest value of `key`.
@@ -469,6 +506,10 @@ impl Storage {
             .cloned()
             .expect("the install wrote its last segment");
         let old = std::mem::replace(&mut *self.segments.write(), Arc::new(segments));
+        // Every key lock is held, so nothing is appended and unpublished.
+        let unpublished = Arc::new(AtomicU64::new(0));
+        *self.unpublished.lock() = BTreeMap::from([(last_id, unpublished.clone())]);
+        *self.active_unpublished.lock() = unpublished;
         self.index.install(builder.build());
         self.latest_version.store(latest_version, Ordering::Release);
         *active = newest;

@@ -159,11 +159,17 @@ impl Storage {
                 return None;
             }
         }
+        // Only segments sealed, with every append published, before the
+        // snapshot is taken: its live records are then exactly theirs.
+        let ready = self.quiescent_sealed_ids();
         let (index, segments) = self.view();
         let live = LiveRecords::from_index(&index);
         // Writers copy index nodes while a snapshot shares them.
         drop(index);
-        let usage = live.usage(segments.values().map(Arc::as_ref));
+        let mut usage = live.usage(segments.values().map(Arc::as_ref));
+        for segment in &mut usage {
+            segment.sealed = ready.contains(&segment.segment_id);
+        }
         let live_bytes = usage.iter().map(|u| u.live_bytes).sum();
         self.last_live_bytes.store(live_bytes, Ordering::Relaxed);
         let plan = self.compactor.plan(&usage, options);
@@ -327,6 +333,11 @@ impl Storage {
 
     /// Adds `added` to the segment map and removes `removed` from it.
     fn swap_segments(&self, added: &[Arc<LogSegment>], removed: &[u32]) {
+        let mut unpublished = self.unpublished.lock();
+        for id in removed {
+            unpublished.remove(id);
+        }
+        drop(unpublished);
         let mut segments = self.segments.write();
         let mut map = std::collections::BTreeMap::clone(&segments);
         for segment in added {
