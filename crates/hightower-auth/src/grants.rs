@@ -53,6 +53,15 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// The lower-case name used in error messages and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::Write => "write",
+            Operation::Admin => "admin",
+        }
+    }
+
     /// The lowest permission that allows the operation.
     pub fn needs(self) -> Permission {
         match self {

@@ -1,7 +1,6 @@
 //! [`SingleNodeEngine`]: the engine of one node over one data directory.
 
 use std::fs::{File, TryLockError};
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -540,19 +539,6 @@ impl KvEngine for SingleNodeEngine {
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
         Metrics::add(&self.inner.metrics.gets, 1);
         self.inner.storage.get(key)
-    }
-
-    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<KeyValue>> {
-        self.read_view()?.prefix(prefix).take(limit).collect()
-    }
-
-    fn scan_range(
-        &self,
-        start: Bound<&[u8]>,
-        end: Bound<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<KeyValue>> {
-        self.read_view()?.range(start, end).take(limit).collect()
     }
 
     fn read_view(&self) -> Result<ReadView> {

@@ -17,27 +17,10 @@ use std::sync::Arc;
 use hightower_auth::{AuthError, AuthService};
 use hightower_engine::SingleNodeEngine;
 
-/// What a command does to a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// Reads a value or a key's existence.
-    Read,
-    /// Sets or deletes a key.
-    Write,
-    /// Operates the server: compaction, statistics of the whole store.
-    Admin,
-}
-
-impl Operation {
-    /// The lower-case name used in error messages and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::Read => "read",
-            Operation::Write => "write",
-            Operation::Admin => "admin",
-        }
-    }
-}
+/// What a command does to a key: the auth layer's operations (reading a
+/// key; setting or deleting it; operating the server, such as compaction
+/// or statistics of the whole store).
+pub use hightower_auth::Operation;
 
 /// An authenticated identity: a user name, and what the [`Authorizer`]
 /// that made it needs to authorize it later (opaque to the server). Cheap
@@ -229,11 +212,6 @@ impl Authorizer for ServiceAuthorizer {
     fn authorize(&self, principal: &Principal, operation: Operation, key: &[u8]) -> bool {
         let Some(credential) = principal.credential::<hightower_auth::Principal>() else {
             return false;
-        };
-        let operation = match operation {
-            Operation::Read => hightower_auth::Operation::Read,
-            Operation::Write => hightower_auth::Operation::Write,
-            Operation::Admin => hightower_auth::Operation::Admin,
         };
         match self.service.authorize(credential, operation, key) {
             Ok(allowed) => allowed,
