@@ -551,6 +551,10 @@ impl SnapshotEngine for SingleNodeEngine {
         Ok(self.inner.read_view())
     }
 
+    fn hold_compaction(&self) -> Option<SuspendedCompaction> {
+        Some(self.suspend_compaction())
+    }
+
     fn latest_version(&self) -> u64 {
         self.inner.storage.latest_version()
     }

@@ -3,6 +3,8 @@
 
 use std::ops::Bound;
 
+use hightower_compact::SuspendedCompaction;
+
 use crate::error::Result;
 use crate::read_view::ReadView;
 use crate::types::{Command, Committed, KeyValue, Versioned};
@@ -48,6 +50,13 @@ pub trait KvEngine: Send + Sync {
 pub trait SnapshotEngine: Send + Sync {
     /// A point-in-time view with the version it reflects.
     fn snapshot_state(&self) -> Result<ReadView>;
+
+    /// Holds compaction off until the guard drops, so the segment layout
+    /// stays as it is while a snapshot is streamed; `None` for an engine
+    /// without compaction.
+    fn hold_compaction(&self) -> Option<SuspendedCompaction> {
+        None
+    }
 
     /// The highest committed version.
     fn latest_version(&self) -> u64;

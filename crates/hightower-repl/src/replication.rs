@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 use hightower_engine::{
     Command, Committed, EngineError, KeyDisplay, KeyValue, KvEngine, ReadView, SnapshotEngine,
+    SuspendedCompaction,
 };
 use parking_lot::RwLock;
 
@@ -333,16 +334,26 @@ pub trait ReplicationHandle: Send + Sync {
 
 /// A point-in-time view of a node's whole state with its version, to
 /// stream to a replica. It holds the engine's [`ReadView`], so later
-/// writes, and compaction, do not change what it yields.
+/// writes, and compaction, do not change what it yields; and, when the
+/// engine compacts, a [`SuspendedCompaction`] guard, so no pass rewrites
+/// the segments while the snapshot is streamed.
 #[derive(Debug, Clone)]
 pub struct ReplicaSnapshot {
     view: ReadView,
+    _held: Option<Arc<SuspendedCompaction>>,
 }
 
 impl ReplicaSnapshot {
     /// A snapshot of `view`.
     pub fn new(view: ReadView) -> Self {
-        ReplicaSnapshot { view }
+        ReplicaSnapshot { view, _held: None }
+    }
+
+    /// The same snapshot, holding compaction off until it (and every
+    /// clone of it) drops.
+    pub fn holding(mut self, held: Option<SuspendedCompaction>) -> Self {
+        self._held = held.map(Arc::new);
+        self
     }
 
     /// Every write at or below this version is in the snapshot, none
@@ -560,7 +571,10 @@ impl<E: KvEngine + SnapshotEngine> SnapshotProvider for LocalReplication<E> {
     }
 
     fn snapshot(&self) -> Result<ReplicaSnapshot> {
-        Ok(ReplicaSnapshot::new(self.engine.snapshot_state()?))
+        // Compaction is held off first, so the view is taken on the layout
+        // the snapshot will stream from.
+        let held = self.engine.hold_compaction();
+        Ok(ReplicaSnapshot::new(self.engine.snapshot_state()?).holding(held))
     }
 
     fn install(&self, version: u64, entries: &mut dyn Iterator<Item = KeyValue>) -> Result<()> {
