@@ -28,11 +28,17 @@ fn hightower_with_stdin(data_dir: &Path, args: &[&str], stdin: &[u8]) -> Result<
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("running hightower {args:?}"))?;
-    child
+    let written = child
         .stdin
         .take()
         .context("stdin is piped")?
-        .write_all(stdin)?;
+        .write_all(stdin);
+    // A command that fails before it reads its password closes the pipe.
+    if let Err(error) = written
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(error.into());
+    }
     let output = child.wait_with_output()?;
     Ok(Run {
         code: output.status.code(),

@@ -24,11 +24,17 @@ fn hightower(data: &Path, args: &[&str], stdin: &str) -> Result<String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    child
+    let written = child
         .stdin
         .take()
         .context("stdin is piped")?
-        .write_all(stdin.as_bytes())?;
+        .write_all(stdin.as_bytes());
+    // A command that needs no password may exit before reading it.
+    if let Err(error) = written
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(error.into());
+    }
     let output = child.wait_with_output()?;
     ensure!(output.status.success(), "hightower {args:?}: {output:?}");
     Ok(String::from_utf8(output.stdout)?)
