@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::Location;
@@ -167,7 +167,14 @@ pub struct LogSegment {
     synced_len: AtomicU64,
     poisoned: AtomicBool,
     sealed: OnceLock<Sealed>,
+    /// The written part of an unsealed segment mapped read-only, remapped
+    /// as it grows (see [`LogSegment::read_mapped_active`]).
+    active_map: RwLock<Option<Arc<memmap2::Mmap>>>,
 }
+
+/// An unsealed segment is mapped again once this many written bytes lie
+/// past its map; reads of newer bytes use `pread` until then.
+const ACTIVE_REMAP_STEP_BYTES: u64 = 4 << 20;
 
 impl LogSegment {
     /// Creates a new, empty segment file and makes it durable.
@@ -212,6 +219,7 @@ impl LogSegment {
             synced_len: AtomicU64::new(end),
             poisoned: AtomicBool::new(false),
             sealed: OnceLock::new(),
+            active_map: RwLock::new(None),
         }
     }
 
@@ -546,7 +554,40 @@ impl LogSegment {
             footer_offset,
             map: self.file.map().ok().flatten(),
         });
+        *self.active_map.write() = None;
         Ok(())
+    }
+
+    /// Copies `len` bytes at `offset` of an unsealed segment from its
+    /// read-only map, mapping the written part again when it has grown by
+    /// [`ACTIVE_REMAP_STEP_BYTES`]. `None` when the bytes are not mapped
+    /// (yet): the caller reads them with `pread` or from the buffer.
+    ///
+    /// Sound because only bytes below `written_len` are read, and the file
+    /// never shrinks below `written_len` while the segment is open (a
+    /// failed write cuts the file back to exactly `written_len`).
+    fn read_mapped_active(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+        if self.sealed.get().is_some() {
+            return None;
+        }
+        let end = offset + len as u64;
+        let mapped_len = {
+            let map = self.active_map.read();
+            let mapped = map.as_ref().map_or(0, |m| m.len() as u64);
+            if end <= mapped {
+                let map = map.as_ref()?;
+                return Some(map[offset as usize..end as usize].to_vec());
+            }
+            mapped
+        };
+        let written = self.written_len.load(Ordering::Acquire);
+        if end > written || written < mapped_len + ACTIVE_REMAP_STEP_BYTES {
+            return None;
+        }
+        let map = Arc::new(self.file.map().ok().flatten()?);
+        let bytes = (end <= map.len() as u64).then(|| map[offset as usize..end as usize].to_vec());
+        *self.active_map.write() = Some(map);
+        bytes
     }
 
     /// Newest record per key in `[header, end)`, sorted by key.
@@ -596,6 +637,9 @@ impl LogSegment {
             }
             let bytes = &map[offset as usize..offset as usize + len];
             return self.decoded(bytes.to_vec(), offset);
+        }
+        if let Some(bytes) = self.read_mapped_active(offset, len) {
+            return self.decoded(bytes, offset);
         }
         let mut bytes = vec![0u8; len];
         if offset + len as u64 <= self.written_len.load(Ordering::Acquire) {
@@ -1519,5 +1563,47 @@ mod tests {
         std::fs::write(&path, b"HTKV").unwrap();
         let err = LogSegment::open(&StdVfs, &path, options(0)).unwrap_err();
         assert!(matches!(err, LogError::Corrupt { offset: 0, .. }), "{err}");
+    }
+
+    #[test]
+    fn reads_of_a_growing_active_segment_agree_through_the_map_and_pread() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = create(&dir, options(64 * 1024));
+        let value = vec![0x3C; 1000];
+        let mut written = Vec::new();
+        // Three rounds, each past the remap step: reads of older records
+        // come from the map, of newer ones from pread or the buffer.
+        for round in 0..3u64 {
+            for i in 0..5_000u64 {
+                let key = format!("k{round}-{i:05}");
+                let version = round * 10_000 + i + 1;
+                written.push((
+                    segment
+                        .append(version, &put(key.as_bytes(), &value))
+                        .unwrap(),
+                    key,
+                    version,
+                ));
+            }
+            segment.flush().unwrap();
+            for (location, key, version) in &written {
+                let record = segment.read(*location).unwrap();
+                assert_eq!(record.key(), key.as_bytes());
+                assert_eq!(record.version(), *version);
+                assert_eq!(record.value(), value.as_slice());
+            }
+            let mapped = segment.active_map.read().as_ref().map_or(0, |m| m.len());
+            assert!(
+                mapped as u64 >= ACTIVE_REMAP_STEP_BYTES,
+                "round {round}: mapped {mapped}"
+            );
+        }
+        segment.seal().unwrap();
+        assert!(
+            segment.active_map.read().is_none(),
+            "sealing drops the active map"
+        );
+        let (location, key, _) = &written[0];
+        assert_eq!(segment.read(*location).unwrap().key(), key.as_bytes());
     }
 }

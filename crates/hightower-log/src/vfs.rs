@@ -29,8 +29,9 @@ pub trait FileIo: Send + Sync + fmt::Debug {
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
     }
-    /// Maps the whole file read-only, where the file system can. Only used
-    /// for files that never change again (sealed segments).
+    /// Maps the whole file read-only, where the file system can. Used for
+    /// sealed segments, which never change again, and for the written part
+    /// of the active segment, which only grows while it is mapped.
     fn map(&self) -> io::Result<Option<memmap2::Mmap>> {
         Ok(None)
     }
@@ -70,11 +71,14 @@ impl FileIo for StdFile {
         Ok(self.0.metadata()?.len())
     }
     fn map(&self) -> io::Result<Option<memmap2::Mmap>> {
-        // SAFETY: callers map only sealed segments, which this process never
-        // writes or truncates again; the mapping stays valid after the file
-        // is unlinked. Another process truncating the file under us would
-        // fault the reader; the data directory is locked against other
-        // engines, and tampering with it from outside is not supported.
+        // SAFETY: callers read through the map only bytes this process will
+        // not change or cut away: all of a sealed segment, and the written
+        // part of an active one (appends go after it; a failed write cuts
+        // the file back to it, never below). The mapping stays valid after
+        // the file is unlinked. Another process truncating the file under
+        // us would fault the reader; the data directory is locked against
+        // other engines, and tampering with it from outside is not
+        // supported.
         let map = unsafe { memmap2::Mmap::map(&self.0)? };
         Ok(Some(map))
     }
