@@ -8,23 +8,22 @@
 //! only write allowed beyond the acknowledged ones is the one in flight.
 //! The same directory goes through every round.
 
+mod common;
 mod compaction_common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command as Process, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use compaction_common::SEGMENT_BYTES;
 use hightower_engine::{
     CompactionConfig, Durability, EngineConfig, EngineError, KvEngine, SingleNodeEngine,
     SnapshotEngine,
 };
-use rand::Rng;
 
 const CHILD_DIR_ENV: &str = "HIGHTOWER_COMPACT_CRASH_DIR";
 const CHILD_ROUND_ENV: &str = "HIGHTOWER_COMPACT_CRASH_ROUND";
@@ -49,15 +48,7 @@ fn config(dir: &Path, round: u64) -> EngineConfig {
 }
 
 fn open_engine(dir: &Path, round: u64) -> Result<SingleNodeEngine, EngineError> {
-    let deadline = Instant::now() + LOCK_WAIT_MAX;
-    loop {
-        match SingleNodeEngine::with_config(config(dir, round)) {
-            Err(EngineError::Locked { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            outcome => return outcome,
-        }
-    }
+    common::open_waiting_for_lock(|| config(dir, round), LOCK_WAIT_MAX)
 }
 
 /// Operation `i` of a round: which key, and a put (with its value) or a
@@ -164,48 +155,16 @@ fn read_acks(stdout: impl Read, ready: mpsc::Sender<()>) -> std::io::Result<Chil
 }
 
 fn crash_round(dir: &Path, round: u64) -> anyhow::Result<ChildReport> {
-    let mut child = Process::new(std::env::current_exe()?)
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--nocapture",
-            "--test-threads",
-            "1",
-            "-q",
-        ])
-        .env(CHILD_DIR_ENV, dir)
-        .env(CHILD_ROUND_ENV, round.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("spawn the child")?;
-    let stdout = child.stdout.take().context("piped stdout")?;
-    let mut stderr = child.stderr.take().context("piped stderr")?;
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || read_acks(stdout, ready_tx));
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let ready = ready_rx.recv_timeout(CHILD_READY_WAIT_MAX);
-    if ready.is_ok() {
-        std::thread::sleep(Duration::from_millis(
-            rand::rng().random_range(KILL_DELAY_MS),
-        ));
+    common::CrashChild {
+        test: CHILD_TEST,
+        env: vec![
+            (CHILD_DIR_ENV, dir.display().to_string()),
+            (CHILD_ROUND_ENV, round.to_string()),
+        ],
+        ready_wait_max: CHILD_READY_WAIT_MAX,
+        kill_delay_ms: KILL_DELAY_MS,
     }
-    child.kill().context("kill the child")?;
-    let status = child.wait()?;
-    let report = reader.join().expect("the reader does not panic")?;
-    let stderr = errors.join().expect("the stderr reader does not panic");
-    ensure!(
-        ready.is_ok(),
-        "the child never became ready ({status}): {stderr}"
-    );
-    if status.code().is_some_and(|code| code != 0) {
-        bail!("the child failed on its own ({status}): {stderr}");
-    }
-    Ok(report)
+    .run_and_kill(read_acks)
 }
 
 /// The newest acknowledged state of a key: its version and its value

@@ -13,16 +13,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command as Process, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use common::{show, small_config};
 use hightower_engine::{
     Command, Durability, EngineError, KvEngine, SingleNodeEngine, SnapshotEngine,
 };
-use rand::Rng;
 
 /// Set in the child's environment: the data directory to write to.
 const CHILD_DIR_ENV: &str = "HIGHTOWER_CRASH_CHILD_DIR";
@@ -48,19 +46,13 @@ const KILL_DELAY_MS: std::ops::Range<u64> = 2..200;
 /// Rounds stop starting after this long, whatever their number.
 const ROUNDS_TIME_MAX: Duration = Duration::from_secs(25);
 
-/// Opens the store under `Sync`, waiting out a lock held for a moment by
-/// a process that the other test of this binary is starting: a forked
-/// child shares the parent's open lock file until it execs.
+/// Opens the store under `Sync`, waiting out a lock the other test of this
+/// binary may hold for a moment.
 fn open_engine(dir: &Path, worker_threads: usize) -> Result<SingleNodeEngine, EngineError> {
-    let deadline = Instant::now() + LOCK_WAIT_MAX;
-    loop {
-        match SingleNodeEngine::with_config(small_config(dir, Durability::Sync, worker_threads)) {
-            Err(EngineError::Locked { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            outcome => return outcome,
-        }
-    }
+    common::open_waiting_for_lock(
+        || small_config(dir, Durability::Sync, worker_threads),
+        LOCK_WAIT_MAX,
+    )
 }
 
 fn batch_key(i: usize) -> Vec<u8> {
@@ -173,49 +165,17 @@ fn read_acks(stdout: impl Read, ready: mpsc::Sender<()>) -> std::io::Result<Vec<
 
 /// Runs one child, kills it, and returns what it acknowledged.
 fn crash_round(dir: &Path, worker_threads: usize, round: u64) -> anyhow::Result<Vec<Ack>> {
-    let mut child = Process::new(std::env::current_exe()?)
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--nocapture",
-            "--test-threads",
-            "1",
-            "-q",
-        ])
-        .env(CHILD_DIR_ENV, dir)
-        .env(CHILD_WORKERS_ENV, worker_threads.to_string())
-        .env(CHILD_ROUND_ENV, round.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("spawn the child")?;
-    let stdout = child.stdout.take().context("the child's stdout is piped")?;
-    let mut stderr = child.stderr.take().context("the child's stderr is piped")?;
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || read_acks(stdout, ready_tx));
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let ready = ready_rx.recv_timeout(CHILD_READY_WAIT_MAX);
-    if ready.is_ok() {
-        let delay_ms = rand::rng().random_range(KILL_DELAY_MS);
-        std::thread::sleep(Duration::from_millis(delay_ms));
+    common::CrashChild {
+        test: CHILD_TEST,
+        env: vec![
+            (CHILD_DIR_ENV, dir.display().to_string()),
+            (CHILD_WORKERS_ENV, worker_threads.to_string()),
+            (CHILD_ROUND_ENV, round.to_string()),
+        ],
+        ready_wait_max: CHILD_READY_WAIT_MAX,
+        kill_delay_ms: KILL_DELAY_MS,
     }
-    child.kill().context("kill the child")?;
-    let status = child.wait()?;
-    let acks = reader.join().expect("the reader does not panic")?;
-    let stderr = errors.join().expect("the stderr reader does not panic");
-    ensure!(
-        ready.is_ok(),
-        "the child never became ready ({status}): {stderr}"
-    );
-    // Killed, or (rarely) done writing; anything else is the child failing.
-    if status.code().is_some_and(|code| code != 0) {
-        bail!("the child failed on its own ({status}): {stderr}");
-    }
-    Ok(acks)
+    .run_and_kill(read_acks)
 }
 
 /// Checks the reopened engine against every acknowledgement so far.

@@ -63,3 +63,92 @@ pub(crate) fn newest_segment(dir: &Path) -> anyhow::Result<PathBuf> {
 pub(crate) fn show(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Opens the store with `config`, waiting up to `wait_max` out a lock held
+/// for a moment by a process another test of the same binary is starting:
+/// a forked child shares the parent's open lock file until it execs.
+pub(crate) fn open_waiting_for_lock(
+    config: impl Fn() -> EngineConfig,
+    wait_max: std::time::Duration,
+) -> Result<hightower_engine::SingleNodeEngine, hightower_engine::EngineError> {
+    let deadline = std::time::Instant::now() + wait_max;
+    loop {
+        match hightower_engine::SingleNodeEngine::with_config(config()) {
+            Err(hightower_engine::EngineError::Locked { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// How a crash test runs its child: the test of this binary that plays the
+/// child, its environment, how long to wait for it to say it is ready, and
+/// how long after that to kill it.
+pub(crate) struct CrashChild<'a> {
+    pub(crate) test: &'a str,
+    pub(crate) env: Vec<(&'a str, String)>,
+    pub(crate) ready_wait_max: std::time::Duration,
+    pub(crate) kill_delay_ms: std::ops::Range<u64>,
+}
+
+impl CrashChild<'_> {
+    /// Re-runs this test binary as the child, lets `read` consume its
+    /// stdout (signalling `ready` when the child says so), kills it with
+    /// SIGKILL at a random moment, and returns what `read` gathered. A
+    /// child that never got ready, or that failed on its own, is an error.
+    pub(crate) fn run_and_kill<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(std::process::ChildStdout, std::sync::mpsc::Sender<()>) -> std::io::Result<T>
+        + Send
+        + 'static,
+    ) -> anyhow::Result<T> {
+        use anyhow::Context as _;
+        use rand::Rng as _;
+        use std::io::Read as _;
+
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command
+            .args([
+                self.test,
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+                "-q",
+            ])
+            .envs(self.env.iter().map(|(name, value)| (*name, value)))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().context("spawn the child")?;
+        let stdout = child.stdout.take().context("the child's stdout is piped")?;
+        let mut stderr = child.stderr.take().context("the child's stderr is piped")?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || read(stdout, ready_tx));
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let ready = ready_rx.recv_timeout(self.ready_wait_max);
+        if ready.is_ok() {
+            let delay_ms = rand::rng().random_range(self.kill_delay_ms.clone());
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        }
+        child.kill().context("kill the child")?;
+        let status = child.wait()?;
+        let gathered = reader.join().expect("the reader does not panic")?;
+        let stderr = errors.join().expect("the stderr reader does not panic");
+        anyhow::ensure!(
+            ready.is_ok(),
+            "the child never became ready ({status}): {stderr}"
+        );
+        // Killed, or (rarely) done writing; anything else is the child failing.
+        if status.code().is_some_and(|code| code != 0) {
+            anyhow::bail!("the child failed on its own ({status}): {stderr}");
+        }
+        Ok(gathered)
+    }
+}
