@@ -187,19 +187,24 @@ fn master_key_file_is_taken_from_the_flag_or_the_environment() -> Result<()> {
     let data = tmp.path().join("data");
     let named = tmp.path().join("elsewhere.key");
 
+    let named_text = named.to_str().context("utf-8")?;
+    let add_with_named_key = || {
+        hightower_with_stdin(
+            &data,
+            &[
+                "user",
+                "add",
+                "ada",
+                "--password-stdin",
+                "--master-key-file",
+                named_text,
+            ],
+            b"correct horse\n",
+        )
+    };
+
     // A named file must exist: it is never generated.
-    let missing = hightower_with_stdin(
-        &data,
-        &[
-            "user",
-            "add",
-            "ada",
-            "--password-stdin",
-            "--master-key-file",
-            named.to_str().context("utf-8")?,
-        ],
-        b"correct horse\n",
-    )?;
+    let missing = add_with_named_key()?;
     assert_eq!(missing.code, Some(2), "{missing:?}");
     assert!(missing.stderr.contains("does not exist"), "{missing:?}");
 
@@ -208,18 +213,7 @@ fn master_key_file_is_taken_from_the_flag_or_the_environment() -> Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&named, std::fs::Permissions::from_mode(0o644))?;
-        let open = hightower_with_stdin(
-            &data,
-            &[
-                "user",
-                "add",
-                "ada",
-                "--password-stdin",
-                "--master-key-file",
-                named.to_str().context("utf-8")?,
-            ],
-            b"correct horse\n",
-        )?;
+        let open = add_with_named_key()?;
         assert_eq!(open.code, Some(2), "{open:?}");
         assert!(open.stderr.contains("chmod 600"), "{open:?}");
         std::fs::set_permissions(&named, std::fs::Permissions::from_mode(0o600))?;
