@@ -21,6 +21,21 @@ fn blob_range(value: &[u8]) -> std::ops::Range<usize> {
     start..start + hightower_auth::crypto::SEALED_OVERHEAD_BYTES + b"ada's secret notes".len()
 }
 
+/// Copies the sealed metadata of the stored user record `source` over the
+/// metadata of user `target`, and checks that it no longer opens there.
+fn transplant_blob(fx: &common::Fixture, source: &[u8], target: &str) -> anyhow::Result<()> {
+    let engine = fx.auth.engine();
+    let mut record = engine.get(&user_key(target))?.expect("stored").value;
+    let (from, to) = (blob_range(source), blob_range(&record));
+    record[to].copy_from_slice(&source[from]);
+    engine.put(&user_key(target), &record)?;
+    assert!(matches!(
+        fx.auth.user_metadata(target),
+        Err(AuthError::DecryptionFailed)
+    ));
+    Ok(())
+}
+
 #[test]
 fn metadata_round_trips_and_can_be_replaced() -> anyhow::Result<()> {
     let fx = common::fixture()?;
@@ -65,15 +80,7 @@ fn metadata_moved_to_another_record_fails() -> anyhow::Result<()> {
     )?;
     let engine = fx.auth.engine();
     let ada = engine.get(&user_key("ada"))?.expect("ada stored").value;
-    let mut bob = engine.get(&user_key("bob"))?.expect("bob stored").value;
-    let (from, to) = (blob_range(&ada), blob_range(&bob));
-    bob[to].copy_from_slice(&ada[from]);
-    engine.put(&user_key("bob"), &bob)?;
-    assert!(matches!(
-        fx.auth.user_metadata("bob"),
-        Err(AuthError::DecryptionFailed)
-    ));
-    Ok(())
+    transplant_blob(&fx, &ada, "bob")
 }
 
 #[test]
@@ -94,15 +101,7 @@ fn metadata_of_a_deleted_user_does_not_open_for_its_successor() -> anyhow::Resul
         Vec::new(),
         b"ada's secret notez",
     )?;
-    let mut new = engine.get(&user_key("ada"))?.expect("stored").value;
-    let (from, to) = (blob_range(&old), blob_range(&new));
-    new[to].copy_from_slice(&old[from]);
-    engine.put(&user_key("ada"), &new)?;
-    assert!(matches!(
-        fx.auth.user_metadata("ada"),
-        Err(AuthError::DecryptionFailed)
-    ));
-    Ok(())
+    transplant_blob(&fx, &old, "ada")
 }
 
 #[test]
