@@ -32,7 +32,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let create = |id: u32| {
 //!     let path = dir.path().join(format!("{id:010}.log"));
-//!     LogSegment::create(&StdVfs, &path, id, SegmentOptions::default())
+//!     LogSegment::create(&StdVfs::default(), &path, id, SegmentOptions::default())
 //! };
 //! // Segment 1 puts "a" and "b"; segment 2 overwrites "a" and deletes "b".
 //! let first = create(1)?;

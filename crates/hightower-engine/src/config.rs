@@ -62,7 +62,7 @@ impl EngineConfig {
             segment_bytes_max: 64 * 1024 * 1024,
             limits: Limits::default(),
             write_buffer_bytes: 256 * 1024,
-            vfs: Arc::new(StdVfs),
+            vfs: Arc::new(StdVfs::default()),
             compaction: CompactionConfig::default(),
         }
     }

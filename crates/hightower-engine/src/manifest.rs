@@ -145,7 +145,7 @@ mod tests {
             version_floor: 99,
             obsolete_segment_ids: vec![3, 5, 6],
         };
-        manifest.store(&StdVfs, dir.path()).unwrap();
+        manifest.store(&StdVfs::default(), dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), manifest);
         let path = dir.path().join(MANIFEST_FILE);
         let mut bytes = std::fs::read(&path).unwrap();
@@ -167,7 +167,7 @@ mod tests {
             version_floor: 0,
             obsolete_segment_ids: Vec::new(),
         };
-        manifest.store(&StdVfs, dir.path()).unwrap();
+        manifest.store(&StdVfs::default(), dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), manifest);
     }
 

@@ -52,17 +52,47 @@ impl ImageVfs {
 
 impl Vfs for ImageVfs {
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
-        StdVfs.create_new(path)
+        StdVfs::default().create_new(path)
     }
     fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>> {
-        StdVfs.open(path, writable)
+        StdVfs::default().open(path, writable)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdVfs.sync_dir(dir)?;
+        StdVfs::default().sync_dir(dir)?;
         if self.armed.load(Ordering::SeqCst) && dir == self.data_dir {
             self.take_image()?;
         }
         Ok(())
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        StdVfs::default().read(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        StdVfs::default().rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        StdVfs::default().remove_file(path)
+    }
+    fn remove_dir(&self, path: &Path) -> std::io::Result<()> {
+        StdVfs::default().remove_dir(path)
+    }
+    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        StdVfs::default().remove_dir_all(path)
+    }
+    fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+        StdVfs::default().read_dir(dir)
+    }
+    fn create_dir(&self, dir: &Path) -> std::io::Result<()> {
+        StdVfs::default().create_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        StdVfs::default().create_dir_all(dir)
+    }
+    fn modified(&self, path: &Path) -> std::io::Result<std::time::SystemTime> {
+        StdVfs::default().modified(path)
+    }
+    fn try_lock(&self, path: &Path) -> std::io::Result<Option<hightower_log::vfs::FileLock>> {
+        StdVfs::default().try_lock(path)
     }
 }
 

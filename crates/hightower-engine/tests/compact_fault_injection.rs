@@ -235,14 +235,14 @@ impl FileIo for TrapFile {
 
 impl Vfs for TrapVfs {
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
-        let inner = StdVfs.create_new(path)?;
+        let inner = StdVfs::default().create_new(path)?;
         Ok(Arc::new(TrapFile {
             inner,
             trap: self.trap.clone(),
         }))
     }
     fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>> {
-        let inner = StdVfs.open(path, writable)?;
+        let inner = StdVfs::default().open(path, writable)?;
         Ok(Arc::new(TrapFile {
             inner,
             trap: self.trap.clone(),
@@ -252,7 +252,37 @@ impl Vfs for TrapVfs {
         if self.trap.spring(&self.trap.syncs_left) {
             return Err(io::Error::from_raw_os_error(5));
         }
-        StdVfs.sync_dir(dir)
+        StdVfs::default().sync_dir(dir)
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        StdVfs::default().read(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        StdVfs::default().rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        StdVfs::default().remove_file(path)
+    }
+    fn remove_dir(&self, path: &Path) -> std::io::Result<()> {
+        StdVfs::default().remove_dir(path)
+    }
+    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        StdVfs::default().remove_dir_all(path)
+    }
+    fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+        StdVfs::default().read_dir(dir)
+    }
+    fn create_dir(&self, dir: &Path) -> std::io::Result<()> {
+        StdVfs::default().create_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        StdVfs::default().create_dir_all(dir)
+    }
+    fn modified(&self, path: &Path) -> std::io::Result<std::time::SystemTime> {
+        StdVfs::default().modified(path)
+    }
+    fn try_lock(&self, path: &Path) -> std::io::Result<Option<hightower_log::vfs::FileLock>> {
+        StdVfs::default().try_lock(path)
     }
 }
 

@@ -35,8 +35,13 @@ fn value(i: u32) -> [u8; VALUE_BYTES] {
 }
 
 fn create(dir: &Path, name: &str) -> LogSegment {
-    LogSegment::create(&StdVfs, &dir.join(name), 1, SegmentOptions::default())
-        .expect("create a segment")
+    LogSegment::create(
+        &StdVfs::default(),
+        &dir.join(name),
+        1,
+        SegmentOptions::default(),
+    )
+    .expect("create a segment")
 }
 
 fn append(c: &mut Criterion) {

@@ -18,7 +18,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("0000000001.log");
-//! let segment = LogSegment::create(&StdVfs, &path, 1, SegmentOptions::default())?;
+//! let segment = LogSegment::create(&StdVfs::default(), &path, 1, SegmentOptions::default())?;
 //! let at = segment.append(1, &Mutation::Put { key: b"hello", value: b"world" })?;
 //! segment.sync()?;
 //! assert_eq!(segment.read(at)?.value(), b"world");

@@ -1033,14 +1033,20 @@ mod tests {
     }
 
     fn create(dir: &tempfile::TempDir, options: SegmentOptions) -> LogSegment {
-        LogSegment::create(&StdVfs, &dir.path().join("0000000007.log"), 7, options).unwrap()
+        LogSegment::create(
+            &StdVfs::default(),
+            &dir.path().join("0000000007.log"),
+            7,
+            options,
+        )
+        .unwrap()
     }
 
     fn reopen(segment: LogSegment) -> (LogSegment, RecoveryReport) {
         let path = segment.path().to_path_buf();
         let options = segment.options;
         drop(segment);
-        LogSegment::open(&StdVfs, &path, options).unwrap()
+        LogSegment::open(&StdVfs::default(), &path, options).unwrap()
     }
 
     fn put<'a>(key: &'a [u8], value: &'a [u8]) -> Mutation<'a> {
@@ -1555,13 +1561,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("not-a-segment.log");
         std::fs::write(&path, [0x11u8; 64]).unwrap();
-        let err = LogSegment::open(&StdVfs, &path, options(0)).unwrap_err();
+        let err = LogSegment::open(&StdVfs::default(), &path, options(0)).unwrap_err();
         assert!(
             matches!(&err, LogError::BadMagic { path: p } if *p == path),
             "{err}"
         );
         std::fs::write(&path, b"HTKV").unwrap();
-        let err = LogSegment::open(&StdVfs, &path, options(0)).unwrap_err();
+        let err = LogSegment::open(&StdVfs::default(), &path, options(0)).unwrap_err();
         assert!(matches!(err, LogError::Corrupt { offset: 0, .. }), "{err}");
     }
 

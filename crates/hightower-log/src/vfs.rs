@@ -3,12 +3,13 @@
 //! fsyncs and a full disk with [`FaultyVfs`].
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::SystemTime;
 
 /// One open file, addressed by positioned reads and writes so that many
 /// readers can share it with one writer.
@@ -37,19 +38,85 @@ pub trait FileIo: Send + Sync + fmt::Debug {
     }
 }
 
-/// Opens files. [`StdVfs`] is the real one.
+/// A held lock on a file; the lock is released when the guard drops.
+pub type FileLock = Box<dyn fmt::Debug + Send + Sync>;
+
+/// Every file-system call of the storage crates. [`StdVfs::default()`] is the real
+/// one; tests wrap it to inject failures and to simulate power cuts.
+///
+/// Paths are whole paths; a directory's entries (created, renamed,
+/// removed files) are durable only after [`Vfs::sync_dir`] on it.
 pub trait Vfs: Send + Sync + fmt::Debug {
     /// Creates a new file for reading and writing; fails if it exists.
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FileIo>>;
     /// Opens an existing file, for writing too when `writable`.
     fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>>;
+    /// Reads a whole file.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Renames `from` to `to`, replacing `to` if it exists.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Removes an empty directory.
+    fn remove_dir(&self, path: &Path) -> io::Result<()>;
+    /// Removes a directory and everything in it.
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// The paths of a directory's entries, in no particular order.
+    fn read_dir(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
+    /// Creates one directory; fails if it exists.
+    fn create_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Creates a directory and its missing parents; succeeds if it exists.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// When a file's data last changed.
+    fn modified(&self, path: &Path) -> io::Result<SystemTime>;
     /// Makes a directory's entries (created, renamed, removed files) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Creates `path` if needed and takes an exclusive lock on it, held
+    /// until the returned guard drops. `Ok(None)` when another holder has it.
+    fn try_lock(&self, path: &Path) -> io::Result<Option<FileLock>>;
 }
 
-/// The operating system's file system.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct StdVfs;
+/// Permission bits of what [`StdVfs::default()`] creates: owner-only by default,
+/// because segments hold every value and the auth layer's hashes.
+pub const FILE_MODE_DEFAULT: u32 = 0o600;
+/// Permission bits of the directories [`StdVfs::default()`] creates.
+pub const DIR_MODE_DEFAULT: u32 = 0o700;
+
+/// The operating system's file system. Files are created with mode
+/// `file_mode` and directories with `dir_mode` (both before the umask);
+/// [`StdVfs::default`] makes them owner-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdVfs {
+    file_mode: u32,
+    dir_mode: u32,
+}
+
+impl Default for StdVfs {
+    fn default() -> Self {
+        StdVfs::with_modes(FILE_MODE_DEFAULT, DIR_MODE_DEFAULT)
+    }
+}
+
+impl StdVfs {
+    /// A file system that creates files and directories with these
+    /// permission bits (for example `0o640` and `0o750` for group read).
+    pub const fn with_modes(file_mode: u32, dir_mode: u32) -> Self {
+        StdVfs {
+            file_mode,
+            dir_mode,
+        }
+    }
+
+    /// Permission bits of new files.
+    pub fn file_mode(&self) -> u32 {
+        self.file_mode
+    }
+
+    /// Permission bits of new directories.
+    pub fn dir_mode(&self) -> u32 {
+        self.dir_mode
+    }
+}
 
 #[derive(Debug)]
 struct StdFile(File);
@@ -90,6 +157,7 @@ impl Vfs for StdVfs {
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(self.file_mode)
             .open(path)?;
         Ok(Arc::new(StdFile(file)))
     }
@@ -97,8 +165,53 @@ impl Vfs for StdVfs {
         let file = OpenOptions::new().read(true).write(writable).open(path)?;
         Ok(Arc::new(StdFile(file)))
     }
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        fs::remove_dir(path)
+    }
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        fs::remove_dir_all(path)
+    }
+    fn read_dir(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        fs::read_dir(dir)?
+            .map(|entry| entry.map(|entry| entry.path()))
+            .collect()
+    }
+    fn create_dir(&self, dir: &Path) -> io::Result<()> {
+        fs::DirBuilder::new().mode(self.dir_mode).create(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(self.dir_mode)
+            .create(dir)
+    }
+    fn modified(&self, path: &Path) -> io::Result<SystemTime> {
+        fs::metadata(path)?.modified()
+    }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
+    }
+    fn try_lock(&self, path: &Path) -> io::Result<Option<FileLock>> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(self.file_mode)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Box::new(file))),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
     }
 }
 
@@ -156,6 +269,7 @@ impl FaultPlan {
 #[derive(Debug, Default, Clone)]
 pub struct FaultyVfs {
     plan: Arc<FaultPlan>,
+    inner: StdVfs,
 }
 
 impl FaultyVfs {
@@ -207,24 +321,54 @@ impl FileIo for FaultyFile {
 
 impl Vfs for FaultyVfs {
     fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
-        let inner = StdVfs.create_new(path)?;
+        let inner = self.inner.create_new(path)?;
         Ok(Arc::new(FaultyFile {
             inner,
             plan: self.plan.clone(),
         }))
     }
     fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>> {
-        let inner = StdVfs.open(path, writable)?;
+        let inner = self.inner.open(path, writable)?;
         Ok(Arc::new(FaultyFile {
             inner,
             plan: self.plan.clone(),
         }))
     }
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.inner.read(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_dir(path)
+    }
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_dir_all(path)
+    }
+    fn read_dir(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        self.inner.read_dir(dir)
+    }
+    fn create_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.create_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn modified(&self, path: &Path) -> io::Result<SystemTime> {
+        self.inner.modified(path)
+    }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         if self.plan.fail_sync.load(Ordering::SeqCst) {
             return Err(io::Error::from_raw_os_error(5));
         }
-        StdVfs.sync_dir(dir)
+        self.inner.sync_dir(dir)
+    }
+    fn try_lock(&self, path: &Path) -> io::Result<Option<FileLock>> {
+        self.inner.try_lock(path)
     }
 }
 

@@ -83,7 +83,7 @@ fn assert_poisoned(segment: &LogSegment) {
 
 /// Reopens with the real file system and returns the segment and report.
 fn reopen(path: &Path) -> anyhow::Result<(LogSegment, RecoveryReport)> {
-    Ok(LogSegment::open(&StdVfs, path, options(0))?)
+    Ok(LogSegment::open(&StdVfs::default(), path, options(0))?)
 }
 
 #[test]

@@ -30,7 +30,7 @@ impl Dir {
         let id = self.next_id;
         self.next_id += 1;
         let path = self.dir.path().join(format!("{id:010}.log"));
-        LogSegment::create(&StdVfs, &path, id, SegmentOptions::default())
+        LogSegment::create(&StdVfs::default(), &path, id, SegmentOptions::default())
     }
 }
 
