@@ -18,9 +18,13 @@ pub enum DecodeError {
     /// The kind byte names no known record kind.
     #[error("unknown record kind {0}")]
     UnknownKind(u8),
-    /// Reserved header bytes were not zero.
+    /// Reserved header bytes were not zero (format 1).
     #[error("reserved header bytes are not zero")]
     ReservedNonZero,
+    /// A frame header's own check does not match its fields (format 2):
+    /// the header is damaged or torn, so its lengths cannot be followed.
+    #[error("frame header check mismatch")]
+    HeaderCheckMismatch,
     /// A length field is larger than the configured limit.
     #[error("{what} of {len} bytes exceeds the limit of {max} bytes")]
     LengthOverLimit {

@@ -20,7 +20,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::Location;
 use crate::error::DecodeError;
 use crate::record::{
-    FrameHeader, Limits, RECORD_HEADER_BYTES, RecordKind, read_u32, read_u64, verify_checksum,
+    Checksums, FrameHeader, Limits, RECORD_HEADER_BYTES, RecordKind, read_u32, read_u64,
 };
 
 /// Bytes of the trailer after the footer frame.
@@ -80,9 +80,14 @@ impl Footer {
         Some((start, end))
     }
 
-    /// Decodes a whole footer frame (header and body) and verifies it.
-    pub fn decode(frame: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
-        let header = FrameHeader::decode(frame, limits)?;
+    /// Decodes a whole footer frame (header and body) and verifies its
+    /// MAC under the segment's `checksums`.
+    pub fn decode(
+        frame: &[u8],
+        limits: &Limits,
+        checksums: &Checksums,
+    ) -> Result<Self, DecodeError> {
+        let header = FrameHeader::decode(frame, limits, checksums)?;
         if header.kind != RecordKind::Footer {
             return Err(DecodeError::Malformed("expected a footer frame"));
         }
@@ -92,7 +97,13 @@ impl Footer {
                 available: frame.len() as u64,
             });
         }
-        verify_checksum(frame, &header)?;
+        let actual = checksums.footer(&frame[8..]);
+        if actual != header.checksum {
+            return Err(DecodeError::ChecksumMismatch {
+                expected: header.checksum,
+                actual,
+            });
+        }
         let body = &frame[RECORD_HEADER_BYTES..];
         let meta_at = body
             .len()
@@ -231,6 +242,7 @@ pub fn encode_footer(
     hints: &[Hint<'_>],
     sparse_interval: usize,
     bloom_bits_per_key: usize,
+    checksums: &Checksums,
 ) {
     debug_assert!(
         hints.windows(2).all(|w| w[0].key < w[1].key),
@@ -295,7 +307,9 @@ pub fn encode_footer(
     out.extend_from_slice(&min_version.to_le_bytes());
     let body_len = (out.len() - body_start) as u32;
     out[start + 16..start + 20].copy_from_slice(&body_len.to_le_bytes());
-    let checksum = xxh3_64(&out[start + 8..]);
+    let check = checksums.header_check(&out[start..]);
+    out[start + 9..start + 12].copy_from_slice(&check);
+    let checksum = checksums.footer(&out[start + 8..]);
     out[start..start + 8].copy_from_slice(&checksum.to_le_bytes());
     out.extend_from_slice(&footer_offset.to_le_bytes());
     out.extend_from_slice(&TRAILER_MAGIC);
@@ -304,6 +318,8 @@ pub fn encode_footer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CHECKSUMS: Checksums = Checksums::new(0x5EC2_E7AB_0000_0001);
 
     fn sample(n: usize) -> Vec<(Vec<u8>, u64)> {
         (0..n)
@@ -327,7 +343,7 @@ mod tests {
             })
             .collect();
         let mut out = Vec::new();
-        encode_footer(&mut out, 1000, &hints, 16, 10);
+        encode_footer(&mut out, 1000, &hints, 16, 10, &CHECKSUMS);
         out
     }
 
@@ -336,7 +352,7 @@ mod tests {
         let keys = sample(1000);
         let bytes = encode(&keys);
         let frame = &bytes[..bytes.len() - TRAILER_BYTES];
-        let footer = Footer::decode(frame, &Limits::default()).unwrap();
+        let footer = Footer::decode(frame, &Limits::default(), &CHECKSUMS).unwrap();
         assert_eq!(footer.entry_count, 1000);
         assert_eq!(footer.max_version, 1000);
         assert_eq!(footer.min_version, 1);
@@ -371,8 +387,12 @@ mod tests {
     #[test]
     fn empty_footer_round_trips() {
         let bytes = encode(&[]);
-        let footer =
-            Footer::decode(&bytes[..bytes.len() - TRAILER_BYTES], &Limits::default()).unwrap();
+        let footer = Footer::decode(
+            &bytes[..bytes.len() - TRAILER_BYTES],
+            &Limits::default(),
+            &CHECKSUMS,
+        )
+        .unwrap();
         assert_eq!(footer.entry_count, 0);
         assert!(footer.block_for(b"x").is_none());
     }
@@ -385,8 +405,20 @@ mod tests {
             let mut bad = frame.to_vec();
             bad[i] ^= 0x40;
             assert!(
-                Footer::decode(&bad, &Limits::default()).is_err(),
+                Footer::decode(&bad, &Limits::default(), &CHECKSUMS).is_err(),
                 "flip at {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_footer_sealed_under_another_secret_is_refused() {
+        let bytes = encode(&sample(40));
+        let frame = &bytes[..bytes.len() - TRAILER_BYTES];
+        for other in [Checksums::new(0x5EC2_E7AB_0000_0002), Checksums::legacy()] {
+            assert!(
+                Footer::decode(frame, &Limits::default(), &other).is_err(),
+                "{other:?}"
             );
         }
     }

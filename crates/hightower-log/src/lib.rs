@@ -48,7 +48,7 @@ pub use log_segment::{
     Located, LogSegment, RecordBuf, RecoveryReport, SEGMENT_DATA_BYTES_MAX, SEGMENT_FORMAT_VERSION,
     SEGMENT_HEADER_BYTES, SegmentOptions, VerifyReport,
 };
-pub use record::{Limits, Mutation, RecordKind};
+pub use record::{Checksums, Limits, Mutation, RecordKind};
 
 /// Where a record lives: its segment, its byte offset and its length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -5,9 +5,9 @@
 //!
 //! | offset | size | field                                                   |
 //! |--------|------|---------------------------------------------------------|
-//! | 0      | 8    | xxh3-64 of bytes 8.. to the end of the frame            |
+//! | 0      | 8    | checksum of bytes 8.. to the end of the frame           |
 //! | 8      | 1    | kind: 1 put, 2 delete, 3 batch, 4 footer                |
-//! | 9      | 3    | reserved, zero                                          |
+//! | 9      | 3    | header check (format 2; zero in format 1)               |
 //! | 12     | 4    | key length (batch: mutation count; footer: entry count) |
 //! | 16     | 4    | value length (batch, footer: body length)               |
 //! | 20     | 8    | version (batch: version of its first mutation)          |
@@ -16,14 +16,109 @@
 //! frame is the header followed by `count` whole put/delete records, each
 //! with its own checksum, at versions `base, base + 1, ...`; the batch
 //! checksum covers them all, so a batch is recovered whole or not at all.
+//!
+//! Every checksum is keyed by the segment's secret ([`Checksums`]): in
+//! format 2 the frame checksum is xxh3-64 seeded with the secret, the
+//! header check is the low 24 bits of a seeded xxh3 over the header's
+//! kind and length fields (so a damaged length is caught before it is
+//! followed), and a footer's checksum is a BLAKE2b MAC under the secret.
+//! Format 1 (read only) used unseeded xxh3 and no header check.
 
-use xxhash_rust::xxh3::xxh3_64;
+use blake2::{Blake2b256, Digest};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use crate::error::{DecodeError, LogError, Result};
 
 /// Size of every frame header in bytes.
 pub const RECORD_HEADER_BYTES: usize = 28;
 const _: () = assert!(RECORD_HEADER_BYTES == 8 + 1 + 3 + 4 + 4 + 8);
+
+/// The keys of one segment's checksums: its random secret and its format.
+///
+/// A segment's secret is drawn when the segment is created and stored only
+/// in its header, which no client byte reaches, so bytes a client writes
+/// inside a value never carry a checksum that verifies in that segment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Checksums {
+    secret: u64,
+    format: u32,
+}
+
+impl std::fmt::Debug for Checksums {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret stays out of logs and error messages.
+        f.debug_struct("Checksums")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes of the context string that domain-separates footer MACs.
+const FOOTER_MAC_CONTEXT: &[u8] = b"hightower segment footer";
+
+impl Checksums {
+    /// Format-2 checksums keyed by `secret`.
+    pub const fn new(secret: u64) -> Self {
+        Checksums { secret, format: 2 }
+    }
+
+    /// The unkeyed checksums of format-1 segments, which this build reads
+    /// but no longer writes.
+    pub fn legacy() -> Self {
+        Checksums {
+            secret: 0,
+            format: 1,
+        }
+    }
+
+    /// The segment format these checksums belong to.
+    pub fn format(&self) -> u32 {
+        self.format
+    }
+
+    /// The secret, for the segment header.
+    pub(crate) fn secret(&self) -> u64 {
+        self.secret
+    }
+
+    /// Whether frame headers carry a header check.
+    fn has_header_check(&self) -> bool {
+        self.format >= 2
+    }
+
+    /// Checksum of a frame's bytes after its checksum field. Seed 0 is
+    /// plain xxh3, which is what format 1 used.
+    fn frame(&self, bytes: &[u8]) -> u64 {
+        xxh3_64_with_seed(bytes, self.secret)
+    }
+
+    /// The 3-byte check of a header's kind, lengths and version.
+    pub(crate) fn header_check(&self, header: &[u8]) -> [u8; 3] {
+        if !self.has_header_check() {
+            return [0; 3];
+        }
+        let mut fields = [0u8; 17];
+        fields[0] = header[8];
+        fields[1..].copy_from_slice(&header[12..RECORD_HEADER_BYTES]);
+        let check = xxh3_64_with_seed(&fields, self.secret.rotate_left(32)).to_le_bytes();
+        [check[0], check[1], check[2]]
+    }
+
+    /// Checksum of a footer frame's bytes after its checksum field: a MAC
+    /// under the secret in format 2, so that nothing but this segment's
+    /// own seal verifies as its footer.
+    pub(crate) fn footer(&self, bytes: &[u8]) -> u64 {
+        if !self.has_header_check() {
+            return xxh3_64(bytes);
+        }
+        let mac = Blake2b256::new()
+            .chain_update(self.secret.to_le_bytes())
+            .chain_update(FOOTER_MAC_CONTEXT)
+            .chain_update(bytes)
+            .finalize();
+        u64::from_le_bytes(mac[..8].try_into().expect("a 32-byte digest"))
+    }
+}
 
 /// Size limits for keys, values and batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,18 +242,27 @@ pub struct FrameHeader {
 }
 
 impl FrameHeader {
-    /// Decodes and sanity-checks a header against the limits.
-    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+    /// Decodes and sanity-checks a header against its header check and
+    /// the limits.
+    pub fn decode(
+        bytes: &[u8],
+        limits: &Limits,
+        checksums: &Checksums,
+    ) -> Result<Self, DecodeError> {
         let Some(bytes) = bytes.get(..RECORD_HEADER_BYTES) else {
             return Err(DecodeError::Truncated {
                 needed: RECORD_HEADER_BYTES as u64,
                 available: bytes.len() as u64,
             });
         };
-        let kind = RecordKind::from_u8(bytes[8])?;
-        if bytes[9..12] != [0, 0, 0] {
-            return Err(DecodeError::ReservedNonZero);
+        if bytes[9..12] != checksums.header_check(bytes) {
+            return Err(if checksums.has_header_check() {
+                DecodeError::HeaderCheckMismatch
+            } else {
+                DecodeError::ReservedNonZero
+            });
         }
+        let kind = RecordKind::from_u8(bytes[8])?;
         let header = FrameHeader {
             checksum: read_u64(bytes, 0),
             kind,
@@ -227,9 +331,12 @@ pub struct RecordRef<'a> {
     pub value: &'a [u8],
 }
 
-/// Writes a frame header with its checksum over `header[8..] ++ body`.
-fn finish_header(frame: &mut [u8]) {
-    let checksum = xxh3_64(&frame[8..]);
+/// Fills in a frame's header check and its checksum over
+/// `header[8..] ++ body`.
+fn finish_header(frame: &mut [u8], checksums: &Checksums) {
+    let check = checksums.header_check(frame);
+    frame[9..12].copy_from_slice(&check);
+    let checksum = checksums.frame(&frame[8..]);
     frame[0..8].copy_from_slice(&checksum.to_le_bytes());
 }
 
@@ -244,7 +351,12 @@ fn put_header(out: &mut Vec<u8>, kind: RecordKind, key_len: u32, value_len: u32,
 
 /// Appends one put or delete record to `out`; returns its length. The caller
 /// has checked the mutation against the limits.
-pub fn encode_record(out: &mut Vec<u8>, version: u64, mutation: &Mutation<'_>) -> usize {
+pub fn encode_record(
+    out: &mut Vec<u8>,
+    version: u64,
+    mutation: &Mutation<'_>,
+    checksums: &Checksums,
+) -> usize {
     let start = out.len();
     let (kind, key, value): (_, _, &[u8]) = match mutation {
         Mutation::Put { key, value } => (RecordKind::Put, *key, *value),
@@ -255,7 +367,7 @@ pub fn encode_record(out: &mut Vec<u8>, version: u64, mutation: &Mutation<'_>) -
     put_header(out, kind, key_len, value_len, version);
     out.extend_from_slice(key);
     out.extend_from_slice(value);
-    finish_header(&mut out[start..]);
+    finish_header(&mut out[start..], checksums);
     out.len() - start
 }
 
@@ -266,6 +378,7 @@ pub fn encode_batch(
     out: &mut Vec<u8>,
     base_version: u64,
     mutations: &[Mutation<'_>],
+    checksums: &Checksums,
 ) -> Vec<(usize, usize)> {
     let start = out.len();
     let count = u32::try_from(mutations.len()).expect("batch size is checked by the caller");
@@ -274,19 +387,29 @@ pub fn encode_batch(
     for (i, mutation) in mutations.iter().enumerate() {
         let relative = out.len() - start;
         // Wrapping, as the decoder checks it: a base near u64::MAX must not panic.
-        let len = encode_record(out, base_version.wrapping_add(i as u64), mutation);
+        let len = encode_record(
+            out,
+            base_version.wrapping_add(i as u64),
+            mutation,
+            checksums,
+        );
         spans.push((relative, len));
     }
     let body_len = out.len() - start - RECORD_HEADER_BYTES;
     let body_len = u32::try_from(body_len).expect("batch bytes are checked by the caller");
     out[start + 16..start + 20].copy_from_slice(&body_len.to_le_bytes());
-    finish_header(&mut out[start..]);
+    finish_header(&mut out[start..], checksums);
     spans
 }
 
-/// Verifies the checksum of a whole frame whose header is already decoded.
-pub fn verify_checksum(frame: &[u8], header: &FrameHeader) -> Result<(), DecodeError> {
-    let actual = xxh3_64(&frame[8..]);
+/// Verifies the checksum of a whole data frame whose header is already
+/// decoded.
+pub fn verify_checksum(
+    frame: &[u8],
+    header: &FrameHeader,
+    checksums: &Checksums,
+) -> Result<(), DecodeError> {
+    let actual = checksums.frame(&frame[8..]);
     if actual != header.checksum {
         return Err(DecodeError::ChecksumMismatch {
             expected: header.checksum,
@@ -298,8 +421,12 @@ pub fn verify_checksum(frame: &[u8], header: &FrameHeader) -> Result<(), DecodeE
 
 /// Decodes exactly one put or delete record from `bytes` (which must hold
 /// the whole record and nothing else) and verifies its checksum.
-pub fn decode_record<'a>(bytes: &'a [u8], limits: &Limits) -> Result<RecordRef<'a>, DecodeError> {
-    let header = FrameHeader::decode(bytes, limits)?;
+pub fn decode_record<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+    checksums: &Checksums,
+) -> Result<RecordRef<'a>, DecodeError> {
+    let header = FrameHeader::decode(bytes, limits, checksums)?;
     if !matches!(header.kind, RecordKind::Put | RecordKind::Delete) {
         return Err(DecodeError::Malformed("expected a put or delete record"));
     }
@@ -309,7 +436,7 @@ pub fn decode_record<'a>(bytes: &'a [u8], limits: &Limits) -> Result<RecordRef<'
             available: bytes.len() as u64,
         });
     }
-    verify_checksum(bytes, &header)?;
+    verify_checksum(bytes, &header, checksums)?;
     let key_end = RECORD_HEADER_BYTES + header.key_len as usize;
     Ok(RecordRef {
         kind: header.kind,
@@ -333,8 +460,9 @@ pub enum Frame<'a> {
 pub fn decode_frame<'a>(
     bytes: &'a [u8],
     limits: &Limits,
+    checksums: &Checksums,
 ) -> Result<(Frame<'a>, usize), DecodeError> {
-    let header = FrameHeader::decode(bytes, limits)?;
+    let header = FrameHeader::decode(bytes, limits, checksums)?;
     let frame_len = header.frame_len();
     if frame_len > bytes.len() as u64 {
         return Err(DecodeError::Truncated {
@@ -345,13 +473,14 @@ pub fn decode_frame<'a>(
     let frame_len = frame_len as usize;
     let frame = &bytes[..frame_len];
     match header.kind {
-        RecordKind::Put | RecordKind::Delete => {
-            Ok((Frame::Single(decode_record(frame, limits)?), frame_len))
-        }
+        RecordKind::Put | RecordKind::Delete => Ok((
+            Frame::Single(decode_record(frame, limits, checksums)?),
+            frame_len,
+        )),
         RecordKind::Batch => {
-            verify_checksum(frame, &header)?;
+            verify_checksum(frame, &header, checksums)?;
             Ok((
-                Frame::Batch(decode_batch_body(frame, &header, limits)?),
+                Frame::Batch(decode_batch_body(frame, &header, limits, checksums)?),
                 frame_len,
             ))
         }
@@ -365,6 +494,7 @@ fn decode_batch_body<'a>(
     frame: &'a [u8],
     header: &FrameHeader,
     limits: &Limits,
+    checksums: &Checksums,
 ) -> Result<Vec<(usize, RecordRef<'a>)>, DecodeError> {
     let count = header.key_len as usize;
     // Every record needs at least a header, which bounds the allocation.
@@ -374,12 +504,12 @@ fn decode_batch_body<'a>(
     let mut records = Vec::with_capacity(count);
     let mut pos = RECORD_HEADER_BYTES;
     for i in 0..count {
-        let inner = FrameHeader::decode(&frame[pos..], limits)?;
+        let inner = FrameHeader::decode(&frame[pos..], limits, checksums)?;
         let end = pos as u64 + inner.frame_len();
         if end > frame.len() as u64 {
             return Err(DecodeError::Malformed("batch record runs past the batch"));
         }
-        let record = decode_record(&frame[pos..end as usize], limits)?;
+        let record = decode_record(&frame[pos..end as usize], limits, checksums)?;
         if record.version != header.version.wrapping_add(i as u64) {
             return Err(DecodeError::Malformed(
                 "batch record versions are not consecutive",
@@ -406,6 +536,8 @@ pub(crate) fn read_u64(bytes: &[u8], at: usize) -> u64 {
 mod tests {
     use super::*;
 
+    const CHECKSUMS: Checksums = Checksums::new(0x00C0_FFEE_0000_0007);
+
     #[test]
     fn put_round_trips() {
         let mut buf = Vec::new();
@@ -416,9 +548,10 @@ mod tests {
                 key: b"k",
                 value: b"hello",
             },
+            &CHECKSUMS,
         );
         assert_eq!(len, RECORD_HEADER_BYTES + 6);
-        let record = decode_record(&buf, &Limits::default()).unwrap();
+        let record = decode_record(&buf, &Limits::default(), &CHECKSUMS).unwrap();
         assert_eq!(record.kind, RecordKind::Put);
         assert_eq!(record.version, 7);
         assert_eq!(record.key, b"k");
@@ -428,8 +561,8 @@ mod tests {
     #[test]
     fn delete_round_trips() {
         let mut buf = Vec::new();
-        encode_record(&mut buf, 9, &Mutation::Delete { key: b"gone" });
-        let record = decode_record(&buf, &Limits::default()).unwrap();
+        encode_record(&mut buf, 9, &Mutation::Delete { key: b"gone" }, &CHECKSUMS);
+        let record = decode_record(&buf, &Limits::default(), &CHECKSUMS).unwrap();
         assert_eq!(record.kind, RecordKind::Delete);
         assert_eq!(record.value, b"");
     }
@@ -448,8 +581,8 @@ mod tests {
                 value: b"333",
             },
         ];
-        let spans = encode_batch(&mut buf, 100, &muts);
-        let (frame, len) = decode_frame(&buf[5..], &Limits::default()).unwrap();
+        let spans = encode_batch(&mut buf, 100, &muts, &CHECKSUMS);
+        let (frame, len) = decode_frame(&buf[5..], &Limits::default(), &CHECKSUMS).unwrap();
         assert_eq!(len, buf.len() - 5);
         let Frame::Batch(records) = frame else {
             panic!("expected a batch")
@@ -462,7 +595,10 @@ mod tests {
             assert_eq!(record.version, 100 + i as u64);
             assert_eq!(record.key, muts[i].key());
             let alone = &buf[5 + span_offset..5 + span_offset + span_len];
-            assert_eq!(decode_record(alone, &Limits::default()).unwrap(), *record);
+            assert_eq!(
+                decode_record(alone, &Limits::default(), &CHECKSUMS).unwrap(),
+                *record
+            );
         }
     }
 
@@ -476,13 +612,14 @@ mod tests {
                 key: b"key",
                 value: b"value",
             },
+            &CHECKSUMS,
         );
         for byte in 0..buf.len() {
             for bit in 0..8 {
                 let mut bad = buf.clone();
                 bad[byte] ^= 1 << bit;
                 assert!(
-                    decode_frame(&bad, &Limits::default()).is_err(),
+                    decode_frame(&bad, &Limits::default(), &CHECKSUMS).is_err(),
                     "flip at {byte}:{bit}"
                 );
             }
@@ -532,13 +669,14 @@ mod tests {
                 key: b"k",
                 value: &[1; 100],
             },
+            &CHECKSUMS,
         );
         let small = Limits {
             value_bytes_max: 10,
             ..Limits::default()
         };
         assert!(matches!(
-            decode_frame(&buf, &small),
+            decode_frame(&buf, &small, &CHECKSUMS),
             Err(DecodeError::LengthOverLimit {
                 what: "value",
                 len: 100,
@@ -557,12 +695,63 @@ mod tests {
                 key: b"k",
                 value: b"v",
             },
+            &CHECKSUMS,
         );
         for cut in 0..buf.len() {
             assert!(matches!(
-                decode_frame(&buf[..cut], &Limits::default()),
+                decode_frame(&buf[..cut], &Limits::default(), &CHECKSUMS),
                 Err(DecodeError::Truncated { .. })
             ));
+        }
+    }
+
+    #[test]
+    fn format_1_checksums_are_plain_xxh3() {
+        // Seed 0 is the unseeded hash, so format-1 frames verify unchanged.
+        for len in [0, 1, 16, 17, 128, 129, 240, 241, 4096] {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            assert_eq!(Checksums::legacy().frame(&bytes), xxh3_64(&bytes), "{len}");
+        }
+        let mut buf = Vec::new();
+        let put = Mutation::Put {
+            key: b"k",
+            value: b"v",
+        };
+        encode_record(&mut buf, 1, &put, &Checksums::legacy());
+        assert_eq!(&buf[9..12], &[0, 0, 0], "format 1 has no header check");
+    }
+
+    #[test]
+    fn a_frame_verifies_only_under_its_own_secret() {
+        let mut buf = Vec::new();
+        let put = Mutation::Put {
+            key: b"k",
+            value: b"value",
+        };
+        encode_record(&mut buf, 1, &put, &CHECKSUMS);
+        let limits = Limits::default();
+        assert!(decode_frame(&buf, &limits, &CHECKSUMS).is_ok());
+        for other in [Checksums::new(0), Checksums::new(1), Checksums::legacy()] {
+            assert!(decode_frame(&buf, &limits, &other).is_err(), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_length_fails_the_header_check() {
+        let mut buf = Vec::new();
+        let put = Mutation::Put {
+            key: b"k",
+            value: b"value",
+        };
+        encode_record(&mut buf, 1, &put, &CHECKSUMS);
+        for byte in (8..9).chain(12..RECORD_HEADER_BYTES) {
+            let mut bad = buf.clone();
+            bad[byte] ^= 0x10;
+            assert_eq!(
+                FrameHeader::decode(&bad, &Limits::default(), &CHECKSUMS),
+                Err(DecodeError::HeaderCheckMismatch),
+                "byte {byte}"
+            );
         }
     }
 }
