@@ -250,9 +250,11 @@ impl AuthError {
     }
 }
 
-/// `text` cut to at most 80 characters, for error messages.
+/// A client-supplied name as it may appear in a message or a log line:
+/// at most 80 characters, control characters, quotes and backslashes
+/// escaped, so that a name cannot forge a log line or break a terminal.
 pub(crate) fn shown(text: &str) -> String {
-    text.chars().take(80).collect()
+    text.chars().take(80).flat_map(char::escape_debug).collect()
 }
 
 #[cfg(test)]
@@ -268,5 +270,13 @@ mod tests {
     #[test]
     fn long_names_are_cut_in_messages() {
         assert_eq!(shown(&"x".repeat(500)).len(), 80);
+    }
+
+    #[test]
+    fn line_breaks_and_control_characters_are_escaped() {
+        let forged = "alice\n2026-01-01T00:00:00Z INFO login ok user=admin\r\x1b[2J";
+        let shown = shown(forged);
+        assert!(!shown.contains('\n') && !shown.contains('\r') && !shown.contains('\x1b'));
+        assert!(shown.starts_with("alice\\n2026"), "{shown}");
     }
 }

@@ -243,12 +243,24 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
         match &outcome {
             Ok(_) => self.limiter.record_success(name),
             Err(AuthError::InvalidCredentials) => {
-                tracing::info!(user = %shown(name), source = %shown(source), "login failed");
+                // The name is logged only when it names a user: a name that
+                // does not may be a password typed in the wrong slot.
+                if self.user_exists(name) {
+                    tracing::info!(user = %shown(name), source = %shown(source), "login failed");
+                } else {
+                    tracing::info!(source = %shown(source), "login failed for an unknown user name");
+                }
                 self.limiter.record_failure(name, source, now);
             }
             Err(_) => {}
         }
         outcome
+    }
+
+    /// Whether `name` is a valid name of an existing user (a read error
+    /// counts as no).
+    fn user_exists(&self, name: &str) -> bool {
+        validate_user_name(name).is_ok() && matches!(self.load_user(name), Ok(Some(_)))
     }
 
     fn check_password(&self, name: &str, password: &[u8]) -> Result<Principal> {

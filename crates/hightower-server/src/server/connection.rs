@@ -6,10 +6,21 @@
 //! at most `pending_replies_max` replies or [`OUTPUT_FLUSH_BYTES`] wait
 //! to be written: past either, the connection writes before it parses
 //! more. Reads wait at most the idle timeout, writes too.
+//!
+//! Before a connection authenticates it gets the small limits of
+//! [`ParserLimits::unauthenticated`], and the bytes all unauthenticated
+//! connections hold in their input buffers together stay below
+//! [`UNAUTHENTICATED_INPUT_BYTES_MAX`]: past it, the connection that
+//! brought the excess gets an error and is closed.
+//!
+//! A request that reads as HTTP (a `POST` or `Host:` line, or an HTTP
+//! request line) closes the connection without a reply, in every mode: a
+//! web page can make a browser send such bytes to a loopback port, and its
+//! body must never run as commands.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -23,7 +34,9 @@ use crate::server::auth::Principal;
 use crate::server::coalesce::SetBatch;
 use crate::server::dispatch::{self, Ctx};
 use crate::server::metrics::ServerMetrics;
-use crate::server::resp::{Protocol, ReplyWriter, RequestParser};
+use crate::server::resp::{
+    ParserLimits, Protocol, ProtocolError, ReplyWriter, Request, RequestParser,
+};
 
 /// Replies are written once this many bytes are waiting, even when more
 /// requests were read.
@@ -31,6 +44,10 @@ pub(crate) const OUTPUT_FLUSH_BYTES: usize = 256 * 1024;
 
 /// Initial capacity of a connection's input and output buffers.
 const BUFFER_BYTES_INITIAL: usize = 16 * 1024;
+
+/// Bytes that all connections not yet authenticated may hold in their
+/// input buffers together.
+pub(crate) const UNAUTHENTICATED_INPUT_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// How long a refused connection gets to read its error.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -66,6 +83,37 @@ struct Connection {
     parser: RequestParser,
     input: BytesMut,
     output: Vec<u8>,
+    unauthenticated: InputAccount,
+}
+
+/// This connection's share of the bytes held by unauthenticated
+/// connections; given back when it authenticates or closes.
+#[derive(Debug)]
+struct InputAccount {
+    total: Arc<AtomicUsize>,
+    held: usize,
+}
+
+impl InputAccount {
+    /// Sets this connection's share to `bytes`; false when that takes the
+    /// total past [`UNAUTHENTICATED_INPUT_BYTES_MAX`].
+    fn hold(&mut self, bytes: usize) -> bool {
+        let within = if bytes >= self.held {
+            let grown = bytes - self.held;
+            self.total.fetch_add(grown, Ordering::AcqRel) + grown <= UNAUTHENTICATED_INPUT_BYTES_MAX
+        } else {
+            self.total.fetch_sub(self.held - bytes, Ordering::AcqRel);
+            true
+        };
+        self.held = bytes;
+        within
+    }
+}
+
+impl Drop for InputAccount {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.held, Ordering::AcqRel);
+    }
 }
 
 /// What executing the buffered requests came to.
@@ -134,11 +182,19 @@ async fn serve(
         created: Instant::now(),
         closing: false,
     };
+    let limits = match session.principal {
+        Some(_) => shared.limits,
+        None => ParserLimits::unauthenticated(),
+    };
     let connection = Connection {
         session,
-        parser: RequestParser::new(shared.limits),
+        parser: RequestParser::new(limits),
         input: BytesMut::with_capacity(BUFFER_BYTES_INITIAL),
         output: Vec::with_capacity(BUFFER_BYTES_INITIAL),
+        unauthenticated: InputAccount {
+            total: shared.unauthenticated_input_bytes.clone(),
+            held: 0,
+        },
     };
     ServerMetrics::add(&shared.metrics.connected_clients, 1);
     tracing::debug!(id, %peer, "connection opened");
@@ -177,6 +233,18 @@ async fn run(
                 return "read error";
             }
         }
+        if !connection.account_input() {
+            tracing::warn!(
+                id = connection.session.id,
+                peer = %connection.session.peer,
+                limit_bytes = UNAUTHENTICATED_INPUT_BYTES_MAX,
+                "unauthenticated connections hold too much input; closing one"
+            );
+            let reply =
+                b"-ERR too much input from unauthenticated connections; authenticate first\r\n";
+            let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, stream.write_all(reply)).await;
+            return "unauthenticated input over the global bound";
+        }
         loop {
             let Some((executed, progress)) = execute(connection, shared).await else {
                 return "a command task failed";
@@ -195,10 +263,21 @@ async fn run(
             }
         }
         connection.shrink_input();
+        connection.account_input();
     }
 }
 
 impl Connection {
+    /// Counts the input held while unauthenticated (nothing once
+    /// authenticated); false when the global bound is passed.
+    fn account_input(&mut self) -> bool {
+        let held = match self.session.principal {
+            Some(_) => 0,
+            None => self.input.len(),
+        };
+        self.unauthenticated.hold(held)
+    }
+
     /// Gives back the memory of a large request once it is executed.
     fn shrink_input(&mut self) {
         if self.input.is_empty() && self.input.capacity() > 4 * OUTPUT_FLUSH_BYTES {
@@ -247,6 +326,7 @@ fn execute_buffered(
         parser,
         input,
         output,
+        ..
     } = connection;
     let writes_block = shared.writes_block();
     let mut sets = SetBatch::default();
@@ -270,12 +350,29 @@ fn execute_buffered(
                     session,
                     out: output,
                 });
-                ReplyWriter::new(output, session.protocol)
-                    .error(&format!("ERR Protocol error: {error}"));
+                ReplyWriter::new(output, session.protocol).error(&format!(
+                    "ERR Protocol error: {}",
+                    protocol_error_text(&error, session.principal.is_some())
+                ));
                 session.closing = true;
                 break Progress::Close;
             }
         };
+        if looks_like_http(&request) {
+            ServerMetrics::add(&shared.metrics.protocol_errors, 1);
+            tracing::warn!(
+                id = session.id,
+                peer = %session.peer,
+                "an HTTP request arrived on the Redis port (a web page may be attacking it); closing"
+            );
+            sets.flush(&mut Ctx {
+                shared,
+                session,
+                out: output,
+            });
+            session.closing = true;
+            break Progress::Close;
+        }
         let spec = request.get(0).and_then(dispatch::lookup);
         if !blocking_allowed && dispatch::may_block(spec, writes_block) {
             break Progress::NeedsBlocking;
@@ -295,6 +392,9 @@ fn execute_buffered(
         }
         sets.flush(&mut ctx);
         dispatch::execute(&mut ctx, &request, spec);
+        if session.principal.is_some() && *parser.limits() != shared.limits {
+            parser.set_limits(shared.limits);
+        }
     };
     sets.flush(&mut Ctx {
         shared,
@@ -303,6 +403,42 @@ fn execute_buffered(
     });
     input.advance(consumed);
     progress
+}
+
+/// The text of a protocol error; before authentication the limits named
+/// are the small ones, and Redis's words for them are used.
+fn protocol_error_text(error: &ProtocolError, authenticated: bool) -> String {
+    match error {
+        ProtocolError::TooManyArguments { .. } if !authenticated => {
+            "unauthenticated multibulk length".to_string()
+        }
+        ProtocolError::BulkTooLarge { .. } if !authenticated => {
+            "unauthenticated bulk length".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// HTTP methods whose request line (`METHOD target HTTP/x`) closes a
+/// connection.
+const HTTP_METHODS: [&[u8]; 9] = [
+    b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE",
+];
+
+/// Whether a request reads as part of an HTTP request: a `POST` or a
+/// `Host:` header line (what Redis refuses), or a request line.
+fn looks_like_http(request: &Request<'_>) -> bool {
+    let Some(first) = request.get(0) else {
+        return false;
+    };
+    if first.eq_ignore_ascii_case(b"POST") || first.eq_ignore_ascii_case(b"HOST:") {
+        return true;
+    }
+    request.len() == 3
+        && HTTP_METHODS
+            .iter()
+            .any(|method| first.eq_ignore_ascii_case(method))
+        && request.arg(2).starts_with(b"HTTP/")
 }
 
 /// Why a read ended without data.

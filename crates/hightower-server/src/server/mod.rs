@@ -38,7 +38,7 @@ pub mod scan;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 
 use hightower_engine::{SingleNodeEngine, SnapshotEngine};
@@ -91,6 +91,9 @@ pub struct Shared {
     cache: Option<ValueCache>,
     cursors: Mutex<CursorTable>,
     next_client_id: AtomicU64,
+    /// Bytes held in the input buffers of connections not yet
+    /// authenticated, all together (see `connection.rs`).
+    unauthenticated_input_bytes: Arc<AtomicUsize>,
     started: Instant,
 }
 
@@ -120,6 +123,7 @@ impl Shared {
             cache,
             cursors: Mutex::new(CursorTable::default()),
             next_client_id: AtomicU64::new(1),
+            unauthenticated_input_bytes: Arc::new(AtomicUsize::new(0)),
             started: Instant::now(),
         }
     }

@@ -71,6 +71,21 @@ impl Default for ParserLimits {
     }
 }
 
+impl ParserLimits {
+    /// What a connection may send before it authenticates: ten arguments
+    /// of at most 16 KiB each (as Redis allows), enough for `AUTH` and
+    /// `HELLO ... AUTH ... SETNAME ...`, so that a client without
+    /// credentials cannot make the server hold large requests.
+    pub const fn unauthenticated() -> Self {
+        ParserLimits {
+            args_max: 10,
+            bulk_bytes_max: 16 * 1024,
+            inline_bytes_max: 16 * 1024,
+            request_bytes_max: 64 * 1024,
+        }
+    }
+}
+
 /// A request that breaks the protocol or a limit. The connection that
 /// sent it is answered with `-ERR Protocol error: ...` and closed, as Redis
 /// does, because the position of the next frame is unknown.
@@ -223,6 +238,17 @@ impl RequestParser {
     /// The limits the parser enforces.
     pub fn limits(&self) -> &ParserLimits {
         &self.limits
+    }
+
+    /// Enforces `limits` from the next frame on. Called between frames
+    /// (when a connection authenticates); a frame in progress would be
+    /// parsed under two sets of limits.
+    pub fn set_limits(&mut self, limits: ParserLimits) {
+        debug_assert!(
+            matches!(self.state, State::Start),
+            "limits change between frames"
+        );
+        self.limits = limits;
     }
 
     /// Parses the frame at the start of `input`.

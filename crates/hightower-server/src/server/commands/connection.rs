@@ -2,6 +2,8 @@
 //! SELECT, CLIENT, COMMAND, ACL and CONFIG GET.
 
 use crate::server::SERVER_VERSION;
+use hightower_auth::TOKEN_PREFIX;
+
 use crate::server::auth::{AuthFailure, DEFAULT_USER, Principal};
 use crate::server::commands::{TABLE, is, parse_int};
 use crate::server::dispatch::{CommandError, CommandResult, CommandSpec, Ctx, lookup};
@@ -40,8 +42,13 @@ pub(crate) fn select(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult 
     Ok(())
 }
 
-/// Checks credentials; counts and logs a failure (never the secret).
+/// Checks credentials; counts and logs a failure. Nothing the client sent
+/// is logged: a user name typed in the wrong slot may be a password.
 /// Every refusal is the same `WRONGPASS` to the client.
+///
+/// A secret of the API-key form (`hk_...`) is checked as an API key only,
+/// in either slot, so it never costs a password hash and never counts as
+/// a failed password of the user it names.
 fn authenticate(
     ctx: &Ctx<'_>,
     user: Option<&[u8]>,
@@ -49,23 +56,24 @@ fn authenticate(
 ) -> Result<Principal, CommandError> {
     let authorizer = &ctx.shared.authorizer;
     let source = ctx.session.peer.ip().to_string();
+    let is_api_key = secret.starts_with(TOKEN_PREFIX.as_bytes());
     let outcome = match user {
         None => authorizer.authenticate_api_key(secret, &source),
+        Some(user) if is_api_key => {
+            authorizer
+                .authenticate_api_key(secret, &source)
+                .and_then(|principal| {
+                    // An API key stands in for the password of its owner.
+                    if principal.name().as_bytes() == user || user == DEFAULT_USER.as_bytes() {
+                        Ok(principal)
+                    } else {
+                        Err(AuthFailure::InvalidCredentials)
+                    }
+                })
+        }
         Some(user) => {
             let user = String::from_utf8_lossy(user);
-            match authorizer.authenticate(&user, secret, &source) {
-                // An API key may stand in for the password of its owner.
-                Err(AuthFailure::InvalidCredentials) => authorizer
-                    .authenticate_api_key(secret, &source)
-                    .and_then(|principal| {
-                        if principal.name() == user || user == DEFAULT_USER {
-                            Ok(principal)
-                        } else {
-                            Err(AuthFailure::InvalidCredentials)
-                        }
-                    }),
-                other => other,
-            }
+            authorizer.authenticate(&user, secret, &source)
         }
     };
     outcome.map_err(|failure| {
@@ -73,7 +81,7 @@ fn authenticate(
         tracing::info!(
             id = ctx.session.id,
             peer = %ctx.session.peer,
-            user = %user.map(String::from_utf8_lossy).unwrap_or_default(),
+            api_key = is_api_key || user.is_none(),
             %failure,
             "authentication failed"
         );

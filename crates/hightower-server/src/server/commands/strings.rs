@@ -152,14 +152,28 @@ pub(crate) fn getset(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult 
 
 pub(crate) fn mget(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
     let keys = request.args().skip(1);
+    let reply_bytes_max = ctx.shared.config.reply_bytes_max;
     let mut values = Vec::with_capacity(keys.len());
+    // The values gathered are counted as they come, so that memory stays
+    // bounded by the reply limit (plus one value), not by what is stored.
+    let mut reply_bytes = 0_usize;
+    let mut gather = |value: Option<Versioned>| {
+        reply_bytes += value.as_ref().map_or(0, |v| v.value.len()) + 16;
+        if reply_bytes > reply_bytes_max {
+            return Err(CommandError::err(format_args!(
+                "the reply would pass the limit of {reply_bytes_max} bytes (reply_bytes_max)"
+            )));
+        }
+        values.push(value);
+        Ok(())
+    };
     if keys.len() == 1 {
-        values.push(ctx.engine().get(request.arg(1))?);
+        gather(ctx.engine().get(request.arg(1))?)?;
     } else {
         // One point-in-time view, so the values are from one moment.
         let view = ctx.engine().read_view()?;
         for key in keys {
-            values.push(view.get(key)?);
+            gather(view.get(key)?)?;
         }
     }
     let mut reply = ctx.reply();
