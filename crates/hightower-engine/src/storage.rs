@@ -455,10 +455,11 @@ impl Storage {
     /// snapshot from a replication peer). The caller must hold every key
     /// lock.
     ///
-    /// Crash-safe: the new segments are written and synced in the
-    /// `install` directory, then the manifest switches to them in one
-    /// rename (the commit point), then they are moved into place. A restart
-    /// finishes a committed install and discards an uncommitted one.
+    /// Crash-safe: the new segments are written and synced in the staging
+    /// directory `install-<first id>`, then the manifest switches to them
+    /// in one rename (the commit point: its minimum segment id becomes the
+    /// first id), then they are moved into place. A restart finishes a
+    /// committed install and discards an uncommitted one.
     pub fn install(
         &self,
         latest_version: u64,
@@ -468,22 +469,16 @@ impl Storage {
         self.installs.fetch_add(1, Ordering::AcqRel);
         let mut active = self.active.lock();
         let first_id = self.allocate_segment_id()?;
-        let staging = self.dir.join(INSTALL_DIR);
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir(&staging).map_err(|e| EngineError::io(&staging, e))?;
-        let written = self.write_install(&staging, first_id, latest_version, entries);
-        let last_id = match written {
+        let staging = self.dir.join(install_dir_name(first_id));
+        let last_id = match self.stage_install(&staging, first_id, latest_version, entries) {
             Ok(last_id) => last_id,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&staging);
+                let _ = self.vfs.remove_dir_all(&staging);
                 return Err(e);
             }
         };
         self.next_segment_id
             .fetch_max(last_id + 1, Ordering::AcqRel);
-        self.vfs
-            .sync_dir(&staging)
-            .map_err(|e| EngineError::io(&staging, e))?;
         let manifest = Manifest {
             min_segment_id: first_id,
             version_floor: latest_version,
@@ -491,7 +486,7 @@ impl Storage {
         };
         manifest.store(self.vfs.as_ref(), &self.dir)?;
         *self.manifest.lock() = manifest;
-        finish_install(self.vfs.as_ref(), &self.dir, first_id)?;
+        move_install_into_place(self.vfs.as_ref(), &self.dir, &staging)?;
 
         let mut segments = BTreeMap::new();
         let mut builder = IndexBuilder::new();
@@ -514,12 +509,42 @@ impl Storage {
         self.latest_version.store(latest_version, Ordering::Release);
         *active = newest;
         for stale in old.values() {
-            let _ = std::fs::remove_file(stale.path());
+            let _ = self.vfs.remove_file(stale.path());
         }
         for snapshot in Snapshot::list(&self.dir)? {
-            let _ = std::fs::remove_file(snapshot);
+            let _ = self.vfs.remove_file(&snapshot);
         }
         Ok(())
+    }
+
+    /// Creates the staging directory (durably: a restart must find it once
+    /// the manifest names `first_id`), writes the segments into it and
+    /// syncs its entries. Returns the last segment's id.
+    fn stage_install(
+        &self,
+        staging: &Path,
+        first_id: u32,
+        latest_version: u64,
+        entries: &mut dyn Iterator<Item = KeyValue>,
+    ) -> Result<u32> {
+        // `first_id` is fresh, so no directory of that name can be live;
+        // one left by a failed attempt is stale.
+        match self.vfs.remove_dir_all(staging) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EngineError::io(staging, e)),
+        }
+        self.vfs
+            .create_dir(staging)
+            .map_err(|e| EngineError::io(staging, e))?;
+        self.vfs
+            .sync_dir(&self.dir)
+            .map_err(|e| EngineError::io(&self.dir, e))?;
+        let last_id = self.write_install(staging, first_id, latest_version, entries)?;
+        self.vfs
+            .sync_dir(staging)
+            .map_err(|e| EngineError::io(staging, e))?;
+        Ok(last_id)
     }
 
     /// Writes `entries` into segments `first_id..` in `staging`, all sealed
@@ -586,35 +611,69 @@ impl Storage {
     }
 }
 
-/// The staging directory of a snapshot install.
-const INSTALL_DIR: &str = "install";
+/// The staging directory of a snapshot install whose first segment is
+/// `first_id`: `install-<first_id>`. The name carries the commit rule: the
+/// install is committed exactly when the manifest's minimum segment id is
+/// `first_id`. That id was allocated above every id in the store, so no
+/// manifest stored before the install's own can name it.
+fn install_dir_name(first_id: u32) -> String {
+    format!("{INSTALL_DIR_PREFIX}{first_id}")
+}
 
-/// Moves the segments of a committed install (the manifest already names
-/// `first_id`) from the staging directory into the data directory, or
-/// discards the staging directory of an install that never committed.
+/// The prefix of [`install_dir_name`].
+const INSTALL_DIR_PREFIX: &str = "install-";
+
+/// The first segment id an install staging directory's name carries.
+fn parse_install_dir(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    name.strip_prefix(INSTALL_DIR_PREFIX)?.parse().ok()
+}
+
+/// At open, before any segment is read: finishes the install whose
+/// staging directory the manifest names as committed (see
+/// [`install_dir_name`]) and discards every other staging directory,
+/// which belongs to an install that never reached its commit point.
 fn finish_install(vfs: &dyn Vfs, dir: &Path, min_segment_id: u32) -> Result<()> {
-    let staging = dir.join(INSTALL_DIR);
-    let entries = match std::fs::read_dir(&staging) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(EngineError::io(&staging, e)),
-    };
-    let mut staged = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| EngineError::io(&staging, e))?.path();
-        if let Some(id) = parse_segment_id(&path) {
-            staged.push((id, path));
+    let entries = vfs.read_dir(dir).map_err(|e| EngineError::io(dir, e))?;
+    let mut discarded = false;
+    for path in entries {
+        match parse_install_dir(&path) {
+            Some(first_id) if first_id == min_segment_id => {
+                move_install_into_place(vfs, dir, &path)?;
+            }
+            Some(_) => {
+                vfs.remove_dir_all(&path)
+                    .map_err(|e| EngineError::io(&path, e))?;
+                discarded = true;
+            }
+            None => {}
         }
     }
-    let committed = staged.iter().map(|(id, _)| *id).min() == Some(min_segment_id);
-    if committed {
-        for (id, path) in &staged {
-            let target = dir.join(segment_file_name(*id));
-            std::fs::rename(path, &target).map_err(|e| EngineError::io(&target, e))?;
-        }
+    if discarded {
         vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))?;
     }
-    std::fs::remove_dir_all(&staging).map_err(|e| EngineError::io(&staging, e))
+    Ok(())
+}
+
+/// Moves the segments of a committed install from `staging` into `dir`
+/// (those a crash already moved are not there any more), makes the moves
+/// durable, then removes the staging directory. Safe to repeat after a
+/// crash at any point.
+fn move_install_into_place(vfs: &dyn Vfs, dir: &Path, staging: &Path) -> Result<()> {
+    let staged = vfs
+        .read_dir(staging)
+        .map_err(|e| EngineError::io(staging, e))?;
+    for path in staged {
+        if let Some(id) = parse_segment_id(&path) {
+            let target = dir.join(segment_file_name(id));
+            vfs.rename(&path, &target)
+                .map_err(|e| EngineError::io(&target, e))?;
+        }
+    }
+    vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))?;
+    vfs.remove_dir_all(staging)
+        .map_err(|e| EngineError::io(staging, e))?;
+    vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))
 }
 
 /// Opens every segment of the store; seals all but the newest when they
