@@ -570,7 +570,9 @@ impl SnapshotEngine for SingleNodeEngine {
         self.inner
             .storage
             .install(latest_version, entries)
-            .map_err(|e| self.inner.poison(e))
+            .map_err(|e| self.inner.poison(e))?;
+        self.inner.group.follow_install(latest_version);
+        Ok(())
     }
 
     fn apply_at(&self, first_version: u64, commands: Vec<Command>) -> Result<Committed> {
