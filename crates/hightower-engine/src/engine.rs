@@ -9,7 +9,6 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use hightower_compact::{CompactError, CompactionOptions, CompactionReport, SuspendedCompaction};
 use hightower_log::{LogError, Mutation};
-use parking_lot::Mutex;
 
 use crate::config::{Durability, EngineConfig};
 use crate::error::{EngineError, KeyDisplay, Result};
@@ -37,7 +36,6 @@ struct Inner {
     state: ConcurrentKvState,
     group: GroupCommit,
     metrics: Metrics,
-    poisoned: Mutex<Option<String>>,
     recovery: RecoveryInfo,
     compaction: Background,
     _dir_lock: File,
@@ -122,7 +120,6 @@ impl SingleNodeEngine {
             state: ConcurrentKvState::default(),
             group: GroupCommit::default(),
             metrics,
-            poisoned: Mutex::new(None),
             recovery,
             compaction,
             _dir_lock: dir_lock,
@@ -337,7 +334,7 @@ impl SingleNodeEngine {
 
 impl Inner {
     fn poison_reason(&self) -> Option<String> {
-        self.poisoned.lock().clone()
+        self.storage.poison().reason()
     }
 
     fn check_poisoned(&self) -> Result<()> {
@@ -355,11 +352,10 @@ impl Inner {
             EngineError::Log(LogError::Io { .. } | LogError::Poisoned { .. })
                 | EngineError::Io { .. }
                 | EngineError::Poisoned { .. }
+                | EngineError::BackgroundPanic { .. }
         );
         if fatal {
-            self.poisoned
-                .lock()
-                .get_or_insert_with(|| error.to_string());
+            self.storage.poison().set(|| error.to_string());
         }
         error
     }

@@ -13,12 +13,14 @@
 //! it only after none does. Compaction (`compaction.rs`) relies on both.
 
 mod compaction;
+mod seals;
+
+pub use seals::SEALS_IN_FLIGHT_MAX;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hightower_compact::Compactor;
@@ -29,10 +31,12 @@ use hightower_log::{
     VerifyReport,
 };
 use parking_lot::{Mutex, RwLock};
+use seals::Sealers;
 
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
 use crate::manifest::Manifest;
+use crate::poison::Poison;
 use crate::snapshot::{KvState, LogPosition, Snapshot};
 use crate::types::{Command, KeyValue, Versioned};
 
@@ -85,7 +89,10 @@ pub struct Storage {
     /// Highest version appended to the log.
     latest_version: AtomicU64,
     index: Index,
-    sealers: Mutex<Vec<JoinHandle<hightower_log::Result<()>>>>,
+    /// Background seals of rolled segments (see `seals.rs`).
+    sealers: Sealers,
+    /// The engine's first fatal failure; background seals set it too.
+    poison: Poison,
     /// The next segment id to hand out; above every id in the store.
     next_segment_id: AtomicU32,
     /// Segment rolls so far (a cheap signal that the policy may have
@@ -203,7 +210,8 @@ impl Storage {
             active: Mutex::new(active),
             latest_version: AtomicU64::new(latest),
             index,
-            sealers: Mutex::new(Vec::new()),
+            sealers: Sealers::default(),
+            poison: Poison::default(),
             next_segment_id: AtomicU32::new(next_segment_id),
             rolls: AtomicU64::new(0),
             maintenance: Mutex::new(()),
@@ -247,6 +255,17 @@ impl Storage {
     /// Live record bytes the last compaction pass (or look) measured.
     pub fn last_live_bytes(&self) -> u64 {
         self.last_live_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The engine's poison slot, shared with the background seals.
+    pub(crate) fn poison(&self) -> &Poison {
+        &self.poison
+    }
+
+    /// Background seals started and not yet joined; at most
+    /// [`SEALS_IN_FLIGHT_MAX`].
+    pub fn seals_in_flight(&self) -> usize {
+        self.sealers.in_flight()
     }
 
     /// Segment rolls since the store was opened.
@@ -311,8 +330,11 @@ impl Storage {
     }
 
     /// Syncs the active segment, starts the next one, and seals the old
-    /// one on a background thread. Called with the append lock held.
+    /// one on a background thread. Called with the append lock held. Waits
+    /// first for a seal to finish when [`SEALS_IN_FLIGHT_MAX`] are running,
+    /// and fails, changing nothing, when an earlier seal failed.
     fn roll(&self, active: &mut Arc<LogSegment>) -> Result<()> {
+        self.sealers.make_room(&self.poison)?;
         active.sync()?;
         let id = self.allocate_segment_id()?;
         debug_assert!(id > active.id(), "the active segment has the highest id");
@@ -327,34 +349,18 @@ impl Storage {
             *segments = Arc::new(map);
         }
         let old = std::mem::replace(active, next);
-        let handle = std::thread::Builder::new()
-            .name(format!("seal-{}", old.id()))
-            .spawn(move || old.seal())
+        // A segment left unsealed by a failed spawn is sealed at the next open.
+        self.sealers
+            .spawn(old, &self.poison)
             .map_err(|e| EngineError::io(&self.dir, e))?;
-        let mut sealers = self.sealers.lock();
-        sealers.retain(|h| !h.is_finished());
-        sealers.push(handle);
         self.rolls.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
-    /// Waits for background seals; returns the first failure.
+    /// Waits for background seals; returns the first failure (which has
+    /// poisoned the engine).
     pub fn finish_seals(&self) -> Result<()> {
-        let handles: Vec<_> = std::mem::take(&mut *self.sealers.lock());
-        let mut first_error = None;
-        for handle in handles {
-            let outcome = handle.join().unwrap_or_else(|_| {
-                Err(LogError::Corrupt {
-                    path: self.dir.clone(),
-                    offset: 0,
-                    reason: DecodeError::Malformed("sealing thread panicked"),
-                })
-            });
-            if let Err(e) = outcome {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), |e| Err(e.into()))
+        self.sealers.join_all(&self.poison)
     }
 
     /// Makes index entries point at what was just appended (a put) or
