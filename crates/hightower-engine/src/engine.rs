@@ -1,6 +1,5 @@
 //! [`SingleNodeEngine`]: the engine of one node over one data directory.
 
-use std::fs::{File, TryLockError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -8,6 +7,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use hightower_compact::{CompactError, CompactionOptions, CompactionReport, SuspendedCompaction};
+use hightower_log::vfs::FileLock;
 use hightower_log::{LogError, Mutation};
 
 use crate::config::{Durability, EngineConfig};
@@ -38,7 +38,7 @@ struct Inner {
     metrics: Metrics,
     recovery: RecoveryInfo,
     compaction: Background,
-    _dir_lock: File,
+    _dir_lock: FileLock,
 }
 
 /// The background side of automatic compaction.
@@ -88,19 +88,16 @@ impl SingleNodeEngine {
     pub fn with_config(config: EngineConfig) -> Result<Self> {
         config.validate()?;
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+        config
+            .vfs
+            .create_dir_all(dir)
+            .map_err(|e| EngineError::io(dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
-        let dir_lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| EngineError::io(&lock_path, e))?;
-        match dir_lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(EngineError::Locked { path: dir.clone() }),
-            Err(TryLockError::Error(e)) => return Err(EngineError::io(&lock_path, e)),
-        }
+        let dir_lock = config
+            .vfs
+            .try_lock(&lock_path)
+            .map_err(|e| EngineError::io(&lock_path, e))?
+            .ok_or_else(|| EngineError::Locked { path: dir.clone() })?;
         let (storage, recovery) = Storage::open(&config)?;
         let metrics = Metrics::default();
         Metrics::add(

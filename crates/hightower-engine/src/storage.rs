@@ -136,8 +136,11 @@ impl Storage {
     pub fn open(config: &EngineConfig) -> Result<(Self, RecoveryInfo)> {
         let started = Instant::now();
         let dir = config.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-        let manifest = Manifest::load(&dir)?;
+        config
+            .vfs
+            .create_dir_all(&dir)
+            .map_err(|e| EngineError::io(&dir, e))?;
+        let manifest = Manifest::load(config.vfs.as_ref(), &dir)?;
         finish_install(config.vfs.as_ref(), &dir, manifest.min_segment_id)?;
         compaction::clean_up_at_open(config.vfs.as_ref(), &dir, &manifest)?;
         let options = SegmentOptions {
@@ -158,9 +161,9 @@ impl Storage {
         let mut builder = IndexBuilder::new();
         let mut latest = manifest.version_floor;
         let mut position = LogPosition::default();
-        for path in Snapshot::list(&dir)? {
+        for path in Snapshot::list(vfs.as_ref(), &dir)? {
             let mut attempt = IndexBuilder::new();
-            match Snapshot::load_into(&path, &mut attempt) {
+            match Snapshot::load_into(vfs.as_ref(), &path, &mut attempt) {
                 Ok((version, at))
                     if segments.is_empty() || segments.contains_key(&at.segment_id) =>
                 {
@@ -449,9 +452,9 @@ impl Storage {
         self.sync()?;
         let state = self.state_snapshot()?;
         let path = Snapshot::write(self.vfs.as_ref(), &self.dir, &state)?;
-        for old in Snapshot::list(&self.dir)? {
+        for old in Snapshot::list(self.vfs.as_ref(), &self.dir)? {
             if old != path {
-                let _ = std::fs::remove_file(&old);
+                let _ = self.vfs.remove_file(&old);
             }
         }
         Ok(path)
@@ -517,7 +520,7 @@ impl Storage {
         for stale in old.values() {
             let _ = self.vfs.remove_file(stale.path());
         }
-        for snapshot in Snapshot::list(&self.dir)? {
+        for snapshot in Snapshot::list(self.vfs.as_ref(), &self.dir)? {
             let _ = self.vfs.remove_file(&snapshot);
         }
         Ok(())
@@ -694,11 +697,11 @@ fn open_segments(
     info: &mut RecoveryInfo,
 ) -> Result<BTreeMap<u32, Arc<LogSegment>>> {
     let mut ids = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
-        let path = entry.map_err(|e| EngineError::io(dir, e))?.path();
+    for path in vfs.read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
         if let Some(id) = parse_segment_id(&path) {
             if id < min_segment_id {
-                std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
+                vfs.remove_file(&path)
+                    .map_err(|e| EngineError::io(&path, e))?;
             } else {
                 ids.push(id);
             }
@@ -716,7 +719,8 @@ fn open_segments(
                 reason: DecodeError::Truncated { .. },
                 ..
             }) if newest => {
-                std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
+                vfs.remove_file(&path)
+                    .map_err(|e| EngineError::io(&path, e))?;
                 continue;
             }
             other => other?,
