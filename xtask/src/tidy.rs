@@ -1,4 +1,16 @@
-//! The tidy check: Rust files open with `//!` docs, text files are ASCII.
+//! The tidy check: Rust files open with `//!` docs, text files are ASCII,
+//! and the storage crates make no file-system call around their `Vfs`.
+//!
+//! The `Vfs` rule: non-test code of `hightower-log`, `-index`, `-compact`
+//! and `-engine` (their `src/`) must not name `std::fs::` nor `use
+//! std::fs`, so that every file-system call goes through
+//! `hightower_log::vfs::Vfs`, where tests inject faults and crashes. The
+//! real and the testing file systems (`crates/hightower-log/src/vfs.rs`
+//! and `crates/hightower-log/src/vfs/`) are exempt. Test code is skipped
+//! simply: everything after a line that is exactly `#[cfg(test)]` at
+//! column 0 (house style puts the `#[cfg(test)] mod tests` block last),
+//! and `//` comment lines. It is a textual check: `use std::{fs, ..}` or a
+//! `Path::exists` call is for review to catch.
 //!
 //! It looks at every file git tracks or would track (untracked files that
 //! no `.gitignore` excludes), so a new file is checked before its first
@@ -14,6 +26,21 @@ const TEXT_EXTENSIONS: &[&str] = &["rs", "md", "toml"];
 
 /// Directories whose `.rs` files must open with `//!` docs.
 const DOCUMENTED_DIRS: &[&str] = &["crates/", "xtask/", "fuzz/fuzz_targets/", "benches/"];
+
+/// Source directories whose non-test code must reach files only through
+/// the `Vfs`.
+const VFS_ONLY_DIRS: &[&str] = &[
+    "crates/hightower-log/src/",
+    "crates/hightower-index/src/",
+    "crates/hightower-compact/src/",
+    "crates/hightower-engine/src/",
+];
+
+/// The `Vfs` implementations themselves, which call `std::fs`.
+const VFS_IMPLEMENTATIONS: &[&str] = &[
+    "crates/hightower-log/src/vfs.rs",
+    "crates/hightower-log/src/vfs/",
+];
 
 /// Runs the check and fails with one `file:line: problem` line per offender.
 pub(crate) fn run(sh: &Shell) -> Result<()> {
@@ -78,7 +105,34 @@ fn check_file(path: &str, bytes: &[u8]) -> Vec<String> {
             "{path}:{line}: first non-empty line must start with `//!`"
         ));
     }
+    if must_use_vfs(path) {
+        problems.extend(direct_fs_calls(text).into_iter().map(|line| {
+            format!(
+                "{path}:{line}: `std::fs` in a storage crate; go through `hightower_log::vfs::Vfs`"
+            )
+        }));
+    }
     problems
+}
+
+fn must_use_vfs(path: &str) -> bool {
+    path.ends_with(".rs")
+        && VFS_ONLY_DIRS.iter().any(|dir| path.starts_with(dir))
+        && !VFS_IMPLEMENTATIONS
+            .iter()
+            .any(|exempt| path.starts_with(exempt))
+}
+
+/// The 1-based lines of non-test code that name `std::fs` (see the module
+/// docs for what counts as test code).
+fn direct_fs_calls(text: &str) -> Vec<usize> {
+    text.lines()
+        .take_while(|line| line.trim_end() != "#[cfg(test)]")
+        .enumerate()
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .filter(|(_, line)| line.contains("std::fs::") || line.contains("use std::fs"))
+        .map(|(index, _)| index + 1)
+        .collect()
 }
 
 fn needs_module_docs(path: &str) -> bool {
@@ -179,6 +233,47 @@ mod tests {
         assert!(needs_module_docs("benches/peers/src/main.rs"));
         assert!(!needs_module_docs("docs/FORMAT.md"));
         assert!(!needs_module_docs("crates/hightower-log/Cargo.toml"));
+    }
+
+    #[test]
+    fn std_fs_in_storage_code_is_reported_outside_tests() {
+        let text = "//! Docs.\n\
+                    use std::fs::File;\n\
+                    // std::fs::read is named in a comment only.\n\
+                    fn f() { let _ = std::fs::read(\"x\"); }\n\
+                    use std::fs;\n\
+                    #[cfg(test)]\n\
+                    mod tests { fn g() { std::fs::write(\"x\", b\"\").unwrap(); } }\n";
+        assert_eq!(direct_fs_calls(text), vec![2, 4, 5]);
+        let problems = check_file("crates/hightower-engine/src/storage.rs", text.as_bytes());
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("crates/hightower-engine/src/storage.rs:2: `std::fs`"));
+    }
+
+    #[test]
+    fn an_indented_cfg_test_does_not_end_the_checked_code() {
+        let text =
+            "//! Docs.\nmod inner {\n    #[cfg(test)]\n    fn t() {}\n}\nuse std::fs::File;\n";
+        assert_eq!(direct_fs_calls(text), vec![6]);
+    }
+
+    #[test]
+    fn the_vfs_rule_covers_the_storage_crates_but_not_the_vfs() {
+        assert!(must_use_vfs("crates/hightower-log/src/log_segment.rs"));
+        assert!(must_use_vfs("crates/hightower-index/src/index.rs"));
+        assert!(must_use_vfs("crates/hightower-compact/src/compactor.rs"));
+        assert!(must_use_vfs(
+            "crates/hightower-engine/src/storage/compaction.rs"
+        ));
+        assert!(!must_use_vfs("crates/hightower-log/src/vfs.rs"));
+        assert!(!must_use_vfs("crates/hightower-log/src/vfs/crash.rs"));
+        assert!(!must_use_vfs(
+            "crates/hightower-engine/tests/crash_sigkill.rs"
+        ));
+        assert!(!must_use_vfs(
+            "crates/hightower-server/src/commands/serve.rs"
+        ));
+        assert!(!must_use_vfs("crates/hightower-engine/README.md"));
     }
 
     #[test]

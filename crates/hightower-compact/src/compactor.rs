@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
+use hightower_log::vfs::Vfs;
 use hightower_log::{
     LogError, LogSegment, Mutation, RecordKind, SEGMENT_HEADER_BYTES, record::RecordRef,
 };
@@ -77,6 +78,9 @@ pub struct CompactionJob<'a> {
     pub live: &'a LiveRecords,
     /// An output segment is closed before it would pass this size.
     pub segment_bytes_max: u64,
+    /// The file system the segments live on (file times for the tombstone
+    /// grace, file sizes for the report).
+    pub vfs: &'a dyn Vfs,
 }
 
 /// What a pass produced, before the caller commits it.
@@ -179,7 +183,7 @@ impl Compactor {
         };
         for input in job.inputs {
             assert!(input.is_sealed(), "compaction reads sealed segments only");
-            let within_grace = self.within_grace(input, now)?;
+            let within_grace = self.within_grace(job.vfs, input, now)?;
             pass.copy_segment(input, within_grace)?;
         }
         let Pass {
@@ -197,7 +201,7 @@ impl Compactor {
                 bytes_total,
             });
         }
-        finish_report(&mut report, job.inputs, &outputs);
+        finish_report(&mut report, job.vfs, job.inputs, &outputs);
         report.elapsed = started.elapsed();
         self.retained.lock().extend(retained);
         Ok(CompactionOutput {
@@ -209,18 +213,16 @@ impl Compactor {
 
     /// Whether the tombstones of `segment` are still within their grace:
     /// its file was last written less than the grace before `now`.
-    fn within_grace(&self, segment: &LogSegment, now: SystemTime) -> Result<bool> {
+    fn within_grace(&self, vfs: &dyn Vfs, segment: &LogSegment, now: SystemTime) -> Result<bool> {
         let grace = self.config.tombstone_grace;
         if grace.is_zero() {
             return Ok(false);
         }
         let path = segment.path();
-        let modified = std::fs::metadata(path)
-            .and_then(|metadata| metadata.modified())
-            .map_err(|source| CompactError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let modified = vfs.modified(path).map_err(|source| CompactError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         // A modification time in the future (a clock set back) counts as now.
         Ok(now.duration_since(modified).is_ok_and(|age| age < grace) || modified > now)
     }
@@ -229,11 +231,12 @@ impl Compactor {
 /// Fills in the sizes and ids of a pass's report.
 fn finish_report(
     report: &mut CompactionReport,
+    vfs: &dyn Vfs,
     inputs: &[Arc<LogSegment>],
     outputs: &[LogSegment],
 ) {
-    let inputs_file_bytes: u64 = inputs.iter().map(|s| file_bytes(s)).sum();
-    report.bytes_written = outputs.iter().map(file_bytes).sum();
+    let inputs_file_bytes: u64 = inputs.iter().map(|s| file_bytes(vfs, s)).sum();
+    report.bytes_written = outputs.iter().map(|s| file_bytes(vfs, s)).sum();
     report.bytes_reclaimed = inputs_file_bytes.saturating_sub(report.bytes_written);
     report.segments_in = inputs.len();
     report.segments_out = outputs.len();
@@ -245,8 +248,10 @@ fn finish_report(
 
 /// The size of a segment's file, or its data region when the file cannot
 /// be asked (the numbers are for reports only).
-fn file_bytes(segment: &LogSegment) -> u64 {
-    std::fs::metadata(segment.path()).map_or(segment.data_len_bytes(), |m| m.len())
+fn file_bytes(vfs: &dyn Vfs, segment: &LogSegment) -> u64 {
+    vfs.open(segment.path(), false)
+        .and_then(|file| file.len())
+        .unwrap_or_else(|_| segment.data_len_bytes())
 }
 
 /// Why a tombstone was carried forward.

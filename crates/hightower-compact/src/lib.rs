@@ -50,7 +50,9 @@
 //! let pass = compactor.begin_pass()?;
 //! let inputs = [Arc::new(first), Arc::new(second)];
 //! let live = LiveRecords::from_index(&index.snapshot());
-//! let job = CompactionJob { inputs: &inputs, others: &[], live: &live, segment_bytes_max: 1 << 20 };
+//! let job = CompactionJob {
+//!     inputs: &inputs, others: &[], live: &live, segment_bytes_max: 1 << 20, vfs: &StdVfs::default(),
+//! };
 //! let out = compactor.compact(&pass, &job, &mut || create(3), &CompactionOptions::default())?;
 //!
 //! // Only the live put survives; the tombstone hides nothing outside the pass.

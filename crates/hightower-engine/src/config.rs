@@ -42,7 +42,11 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Appends are buffered up to this many bytes before a write syscall.
     pub write_buffer_bytes: usize,
-    /// The file system (swapped for a fault-injecting one in tests).
+    /// The file system (swapped for a fault-injecting one in tests). It
+    /// creates every file and directory of the store, the data directory
+    /// itself included: [`StdVfs::default`] makes them owner-only (0600
+    /// and 0700), because segments hold every value and the auth layer's
+    /// hashes; see [`EngineConfig::file_modes`].
     pub vfs: Arc<dyn Vfs>,
     /// When compaction runs and what it may drop; automatic by default
     /// ([`CompactionConfig::manual`] turns automatic passes off).
@@ -88,6 +92,17 @@ impl EngineConfig {
     /// The same configuration with another file system.
     pub fn vfs(mut self, vfs: Arc<dyn Vfs>) -> Self {
         self.vfs = vfs;
+        self
+    }
+
+    /// The same configuration on the real file system, creating files with
+    /// permission bits `file_mode` and directories with `dir_mode` (before
+    /// the umask), for example `0o640` and `0o750` to let the owner's group
+    /// read the store (a backup agent, a monitoring user). Replaces the
+    /// file system set before. The owner needs read and write on files and
+    /// all three bits on directories, or the store cannot be used.
+    pub fn file_modes(mut self, file_mode: u32, dir_mode: u32) -> Self {
+        self.vfs = Arc::new(StdVfs::with_modes(file_mode, dir_mode));
         self
     }
 

@@ -1,6 +1,5 @@
 //! [`SingleNodeEngine`]: the engine of one node over one data directory.
 
-use std::fs::{File, TryLockError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -8,8 +7,8 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use hightower_compact::{CompactError, CompactionOptions, CompactionReport, SuspendedCompaction};
+use hightower_log::vfs::FileLock;
 use hightower_log::{LogError, Mutation};
-use parking_lot::Mutex;
 
 use crate::config::{Durability, EngineConfig};
 use crate::error::{EngineError, KeyDisplay, Result};
@@ -37,10 +36,9 @@ struct Inner {
     state: ConcurrentKvState,
     group: GroupCommit,
     metrics: Metrics,
-    poisoned: Mutex<Option<String>>,
     recovery: RecoveryInfo,
     compaction: Background,
-    _dir_lock: File,
+    _dir_lock: FileLock,
 }
 
 /// The background side of automatic compaction.
@@ -90,19 +88,16 @@ impl SingleNodeEngine {
     pub fn with_config(config: EngineConfig) -> Result<Self> {
         config.validate()?;
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+        config
+            .vfs
+            .create_dir_all(dir)
+            .map_err(|e| EngineError::io(dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
-        let dir_lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| EngineError::io(&lock_path, e))?;
-        match dir_lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(EngineError::Locked { path: dir.clone() }),
-            Err(TryLockError::Error(e)) => return Err(EngineError::io(&lock_path, e)),
-        }
+        let dir_lock = config
+            .vfs
+            .try_lock(&lock_path)
+            .map_err(|e| EngineError::io(&lock_path, e))?
+            .ok_or_else(|| EngineError::Locked { path: dir.clone() })?;
         let (storage, recovery) = Storage::open(&config)?;
         let metrics = Metrics::default();
         Metrics::add(
@@ -122,7 +117,6 @@ impl SingleNodeEngine {
             state: ConcurrentKvState::default(),
             group: GroupCommit::default(),
             metrics,
-            poisoned: Mutex::new(None),
             recovery,
             compaction,
             _dir_lock: dir_lock,
@@ -337,7 +331,7 @@ impl SingleNodeEngine {
 
 impl Inner {
     fn poison_reason(&self) -> Option<String> {
-        self.poisoned.lock().clone()
+        self.storage.poison().reason()
     }
 
     fn check_poisoned(&self) -> Result<()> {
@@ -355,11 +349,10 @@ impl Inner {
             EngineError::Log(LogError::Io { .. } | LogError::Poisoned { .. })
                 | EngineError::Io { .. }
                 | EngineError::Poisoned { .. }
+                | EngineError::BackgroundPanic { .. }
         );
         if fatal {
-            self.poisoned
-                .lock()
-                .get_or_insert_with(|| error.to_string());
+            self.storage.poison().set(|| error.to_string());
         }
         error
     }
@@ -570,7 +563,9 @@ impl SnapshotEngine for SingleNodeEngine {
         self.inner
             .storage
             .install(latest_version, entries)
-            .map_err(|e| self.inner.poison(e))
+            .map_err(|e| self.inner.poison(e))?;
+        self.inner.group.follow_install(latest_version);
+        Ok(())
     }
 
     fn apply_at(&self, first_version: u64, commands: Vec<Command>) -> Result<Committed> {

@@ -65,6 +65,17 @@ pub enum EngineError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A background thread of the engine panicked. This is a bug, not
+    /// damaged data; the engine is poisoned until it is reopened.
+    #[error(
+        "a background thread panicked while {task}: {message}; this is a bug, please report it"
+    )]
+    BackgroundPanic {
+        /// What the thread was doing (for example which segment it sealed).
+        task: String,
+        /// The panic's message.
+        message: String,
+    },
     /// The engine is shutting down.
     #[error("the engine is closed")]
     Closed,

@@ -84,6 +84,17 @@ impl GroupCommit {
         }
     }
 
+    /// Sets the durable watermark to `version`, the latest version of a
+    /// snapshot just installed (whose segments are synced). An install may
+    /// lower the latest version; a watermark left above it would let later
+    /// `Sync` commits below it return without an fsync. The caller holds
+    /// every key lock, so no committer is waiting.
+    pub(crate) fn follow_install(&self, version: u64) {
+        let mut state = self.state.lock();
+        debug_assert!(!state.leader_active, "no commit waits during an install");
+        state.durable_version = version;
+    }
+
     /// Returns once `version` (already appended) is durable.
     pub(crate) fn wait_durable(
         &self,

@@ -53,6 +53,7 @@ pub mod error;
 mod group_commit;
 pub mod manifest;
 pub mod metrics;
+mod poison;
 pub mod read_view;
 pub mod snapshot;
 pub mod state;

@@ -108,9 +108,9 @@ impl Manifest {
     }
 
     /// Loads the manifest of `dir`, or the default when there is none.
-    pub fn load(dir: &Path) -> Result<Self> {
+    pub fn load(vfs: &dyn Vfs, dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST_FILE);
-        match std::fs::read(&path) {
+        match vfs.read(&path) {
             Ok(bytes) => Self::decode(&bytes, &path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
             Err(e) => Err(EngineError::io(path, e)),
@@ -120,13 +120,14 @@ impl Manifest {
     /// Replaces the manifest of `dir` atomically.
     pub fn store(&self, vfs: &dyn Vfs, dir: &Path) -> Result<()> {
         let tmp = dir.join("MANIFEST.tmp");
-        let _ = std::fs::remove_file(&tmp);
+        let _ = vfs.remove_file(&tmp);
         let file = vfs.create_new(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
         file.write_all_at(&self.encode(), 0)
             .map_err(|e| EngineError::io(&tmp, e))?;
         file.sync_data().map_err(|e| EngineError::io(&tmp, e))?;
         let path = dir.join(MANIFEST_FILE);
-        std::fs::rename(&tmp, &path).map_err(|e| EngineError::io(&path, e))?;
+        vfs.rename(&tmp, &path)
+            .map_err(|e| EngineError::io(&path, e))?;
         vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))
     }
 }
@@ -139,20 +140,26 @@ mod tests {
     #[test]
     fn manifest_round_trips_and_refuses_damage() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Manifest::load(dir.path()).unwrap(), Manifest::default());
+        assert_eq!(
+            Manifest::load(&StdVfs::default(), dir.path()).unwrap(),
+            Manifest::default()
+        );
         let manifest = Manifest {
             min_segment_id: 7,
             version_floor: 99,
             obsolete_segment_ids: vec![3, 5, 6],
         };
         manifest.store(&StdVfs::default(), dir.path()).unwrap();
-        assert_eq!(Manifest::load(dir.path()).unwrap(), manifest);
+        assert_eq!(
+            Manifest::load(&StdVfs::default(), dir.path()).unwrap(),
+            manifest
+        );
         let path = dir.path().join(MANIFEST_FILE);
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[13] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
         assert!(
-            Manifest::load(dir.path())
+            Manifest::load(&StdVfs::default(), dir.path())
                 .unwrap_err()
                 .to_string()
                 .contains("checksum")
@@ -168,7 +175,10 @@ mod tests {
             obsolete_segment_ids: Vec::new(),
         };
         manifest.store(&StdVfs::default(), dir.path()).unwrap();
-        assert_eq!(Manifest::load(dir.path()).unwrap(), manifest);
+        assert_eq!(
+            Manifest::load(&StdVfs::default(), dir.path()).unwrap(),
+            manifest
+        );
     }
 
     #[test]
@@ -181,7 +191,9 @@ mod tests {
         let checksum = xxh3_64(&bytes[..24]);
         bytes[24..].copy_from_slice(&checksum.to_le_bytes());
         std::fs::write(dir.path().join(MANIFEST_FILE), bytes).unwrap();
-        let message = Manifest::load(dir.path()).unwrap_err().to_string();
+        let message = Manifest::load(&StdVfs::default(), dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(
             message.contains("format version 1") && message.contains("only version 2"),
             "{message}"
@@ -199,7 +211,9 @@ mod tests {
         let mut bytes = manifest.encode();
         bytes[24] = 2;
         std::fs::write(dir.path().join(MANIFEST_FILE), &bytes).unwrap();
-        let message = Manifest::load(dir.path()).unwrap_err().to_string();
+        let message = Manifest::load(&StdVfs::default(), dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("obsolete segment count"), "{message}");
     }
 }

@@ -64,10 +64,9 @@ impl Snapshot {
     }
 
     /// Snapshot files in `dir`, newest first.
-    pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+    pub fn list(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<PathBuf>> {
         let mut found = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
-            let path = entry.map_err(|e| EngineError::io(dir, e))?.path();
+        for path in vfs.read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -110,20 +109,21 @@ impl Snapshot {
 
         let path = dir.join(Self::file_name(state.latest_version));
         let tmp = path.with_extension("snap.tmp");
-        let _ = std::fs::remove_file(&tmp);
+        let _ = vfs.remove_file(&tmp);
         let file = vfs.create_new(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
         file.write_all_at(&bytes, 0)
             .map_err(|e| EngineError::io(&tmp, e))?;
         file.sync_data().map_err(|e| EngineError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| EngineError::io(&path, e))?;
+        vfs.rename(&tmp, &path)
+            .map_err(|e| EngineError::io(&path, e))?;
         vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))?;
         Ok(path)
     }
 
     /// Loads and verifies a snapshot file, refusing unknown format versions.
-    pub fn load(path: &Path) -> Result<KvState> {
+    pub fn load(vfs: &dyn Vfs, path: &Path) -> Result<KvState> {
         let mut builder = IndexBuilder::new();
-        let (latest_version, position) = Self::load_into(path, &mut builder)?;
+        let (latest_version, position) = Self::load_into(vfs, path, &mut builder)?;
         Ok(KvState {
             latest_version,
             position,
@@ -133,8 +133,12 @@ impl Snapshot {
 
     /// Loads a snapshot file into `builder`; returns its latest version and
     /// log position. On error the builder may hold part of the entries.
-    pub fn load_into(path: &Path, builder: &mut IndexBuilder) -> Result<(u64, LogPosition)> {
-        let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+    pub fn load_into(
+        vfs: &dyn Vfs,
+        path: &Path,
+        builder: &mut IndexBuilder,
+    ) -> Result<(u64, LogPosition)> {
+        let bytes = vfs.read(path).map_err(|e| EngineError::io(path, e))?;
         Self::decode_into(&bytes, builder).map_err(|reason| EngineError::Snapshot {
             path: path.to_path_buf(),
             reason,

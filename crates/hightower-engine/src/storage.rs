@@ -13,12 +13,14 @@
 //! it only after none does. Compaction (`compaction.rs`) relies on both.
 
 mod compaction;
+mod seals;
+
+pub use seals::SEALS_IN_FLIGHT_MAX;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hightower_compact::Compactor;
@@ -29,10 +31,12 @@ use hightower_log::{
     VerifyReport,
 };
 use parking_lot::{Mutex, RwLock};
+use seals::Sealers;
 
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
 use crate::manifest::Manifest;
+use crate::poison::Poison;
 use crate::snapshot::{KvState, LogPosition, Snapshot};
 use crate::types::{Command, KeyValue, Versioned};
 
@@ -85,7 +89,10 @@ pub struct Storage {
     /// Highest version appended to the log.
     latest_version: AtomicU64,
     index: Index,
-    sealers: Mutex<Vec<JoinHandle<hightower_log::Result<()>>>>,
+    /// Background seals of rolled segments (see `seals.rs`).
+    sealers: Sealers,
+    /// The engine's first fatal failure; background seals set it too.
+    poison: Poison,
     /// The next segment id to hand out; above every id in the store.
     next_segment_id: AtomicU32,
     /// Segment rolls so far (a cheap signal that the policy may have
@@ -129,8 +136,11 @@ impl Storage {
     pub fn open(config: &EngineConfig) -> Result<(Self, RecoveryInfo)> {
         let started = Instant::now();
         let dir = config.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-        let manifest = Manifest::load(&dir)?;
+        config
+            .vfs
+            .create_dir_all(&dir)
+            .map_err(|e| EngineError::io(&dir, e))?;
+        let manifest = Manifest::load(config.vfs.as_ref(), &dir)?;
         finish_install(config.vfs.as_ref(), &dir, manifest.min_segment_id)?;
         compaction::clean_up_at_open(config.vfs.as_ref(), &dir, &manifest)?;
         let options = SegmentOptions {
@@ -151,9 +161,9 @@ impl Storage {
         let mut builder = IndexBuilder::new();
         let mut latest = manifest.version_floor;
         let mut position = LogPosition::default();
-        for path in Snapshot::list(&dir)? {
+        for path in Snapshot::list(vfs.as_ref(), &dir)? {
             let mut attempt = IndexBuilder::new();
-            match Snapshot::load_into(&path, &mut attempt) {
+            match Snapshot::load_into(vfs.as_ref(), &path, &mut attempt) {
                 Ok((version, at))
                     if segments.is_empty() || segments.contains_key(&at.segment_id) =>
                 {
@@ -203,7 +213,8 @@ impl Storage {
             active: Mutex::new(active),
             latest_version: AtomicU64::new(latest),
             index,
-            sealers: Mutex::new(Vec::new()),
+            sealers: Sealers::default(),
+            poison: Poison::default(),
             next_segment_id: AtomicU32::new(next_segment_id),
             rolls: AtomicU64::new(0),
             maintenance: Mutex::new(()),
@@ -247,6 +258,17 @@ impl Storage {
     /// Live record bytes the last compaction pass (or look) measured.
     pub fn last_live_bytes(&self) -> u64 {
         self.last_live_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The engine's poison slot, shared with the background seals.
+    pub(crate) fn poison(&self) -> &Poison {
+        &self.poison
+    }
+
+    /// Background seals started and not yet joined; at most
+    /// [`SEALS_IN_FLIGHT_MAX`].
+    pub fn seals_in_flight(&self) -> usize {
+        self.sealers.in_flight()
     }
 
     /// Segment rolls since the store was opened.
@@ -311,8 +333,11 @@ impl Storage {
     }
 
     /// Syncs the active segment, starts the next one, and seals the old
-    /// one on a background thread. Called with the append lock held.
+    /// one on a background thread. Called with the append lock held. Waits
+    /// first for a seal to finish when [`SEALS_IN_FLIGHT_MAX`] are running,
+    /// and fails, changing nothing, when an earlier seal failed.
     fn roll(&self, active: &mut Arc<LogSegment>) -> Result<()> {
+        self.sealers.make_room(&self.poison)?;
         active.sync()?;
         let id = self.allocate_segment_id()?;
         debug_assert!(id > active.id(), "the active segment has the highest id");
@@ -327,34 +352,18 @@ impl Storage {
             *segments = Arc::new(map);
         }
         let old = std::mem::replace(active, next);
-        let handle = std::thread::Builder::new()
-            .name(format!("seal-{}", old.id()))
-            .spawn(move || old.seal())
+        // A segment left unsealed by a failed spawn is sealed at the next open.
+        self.sealers
+            .spawn(old, &self.poison)
             .map_err(|e| EngineError::io(&self.dir, e))?;
-        let mut sealers = self.sealers.lock();
-        sealers.retain(|h| !h.is_finished());
-        sealers.push(handle);
         self.rolls.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
-    /// Waits for background seals; returns the first failure.
+    /// Waits for background seals; returns the first failure (which has
+    /// poisoned the engine).
     pub fn finish_seals(&self) -> Result<()> {
-        let handles: Vec<_> = std::mem::take(&mut *self.sealers.lock());
-        let mut first_error = None;
-        for handle in handles {
-            let outcome = handle.join().unwrap_or_else(|_| {
-                Err(LogError::Corrupt {
-                    path: self.dir.clone(),
-                    offset: 0,
-                    reason: DecodeError::Malformed("sealing thread panicked"),
-                })
-            });
-            if let Err(e) = outcome {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), |e| Err(e.into()))
+        self.sealers.join_all(&self.poison)
     }
 
     /// Makes index entries point at what was just appended (a put) or
@@ -443,9 +452,9 @@ impl Storage {
         self.sync()?;
         let state = self.state_snapshot()?;
         let path = Snapshot::write(self.vfs.as_ref(), &self.dir, &state)?;
-        for old in Snapshot::list(&self.dir)? {
+        for old in Snapshot::list(self.vfs.as_ref(), &self.dir)? {
             if old != path {
-                let _ = std::fs::remove_file(&old);
+                let _ = self.vfs.remove_file(&old);
             }
         }
         Ok(path)
@@ -455,10 +464,11 @@ impl Storage {
     /// snapshot from a replication peer). The caller must hold every key
     /// lock.
     ///
-    /// Crash-safe: the new segments are written and synced in the
-    /// `install` directory, then the manifest switches to them in one
-    /// rename (the commit point), then they are moved into place. A restart
-    /// finishes a committed install and discards an uncommitted one.
+    /// Crash-safe: the new segments are written and synced in the staging
+    /// directory `install-<first id>`, then the manifest switches to them
+    /// in one rename (the commit point: its minimum segment id becomes the
+    /// first id), then they are moved into place. A restart finishes a
+    /// committed install and discards an uncommitted one.
     pub fn install(
         &self,
         latest_version: u64,
@@ -468,22 +478,16 @@ impl Storage {
         self.installs.fetch_add(1, Ordering::AcqRel);
         let mut active = self.active.lock();
         let first_id = self.allocate_segment_id()?;
-        let staging = self.dir.join(INSTALL_DIR);
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir(&staging).map_err(|e| EngineError::io(&staging, e))?;
-        let written = self.write_install(&staging, first_id, latest_version, entries);
-        let last_id = match written {
+        let staging = self.dir.join(install_dir_name(first_id));
+        let last_id = match self.stage_install(&staging, first_id, latest_version, entries) {
             Ok(last_id) => last_id,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&staging);
+                let _ = self.vfs.remove_dir_all(&staging);
                 return Err(e);
             }
         };
         self.next_segment_id
             .fetch_max(last_id + 1, Ordering::AcqRel);
-        self.vfs
-            .sync_dir(&staging)
-            .map_err(|e| EngineError::io(&staging, e))?;
         let manifest = Manifest {
             min_segment_id: first_id,
             version_floor: latest_version,
@@ -491,7 +495,7 @@ impl Storage {
         };
         manifest.store(self.vfs.as_ref(), &self.dir)?;
         *self.manifest.lock() = manifest;
-        finish_install(self.vfs.as_ref(), &self.dir, first_id)?;
+        move_install_into_place(self.vfs.as_ref(), &self.dir, &staging)?;
 
         let mut segments = BTreeMap::new();
         let mut builder = IndexBuilder::new();
@@ -514,12 +518,42 @@ impl Storage {
         self.latest_version.store(latest_version, Ordering::Release);
         *active = newest;
         for stale in old.values() {
-            let _ = std::fs::remove_file(stale.path());
+            let _ = self.vfs.remove_file(stale.path());
         }
-        for snapshot in Snapshot::list(&self.dir)? {
-            let _ = std::fs::remove_file(snapshot);
+        for snapshot in Snapshot::list(self.vfs.as_ref(), &self.dir)? {
+            let _ = self.vfs.remove_file(&snapshot);
         }
         Ok(())
+    }
+
+    /// Creates the staging directory (durably: a restart must find it once
+    /// the manifest names `first_id`), writes the segments into it and
+    /// syncs its entries. Returns the last segment's id.
+    fn stage_install(
+        &self,
+        staging: &Path,
+        first_id: u32,
+        latest_version: u64,
+        entries: &mut dyn Iterator<Item = KeyValue>,
+    ) -> Result<u32> {
+        // `first_id` is fresh, so no directory of that name can be live;
+        // one left by a failed attempt is stale.
+        match self.vfs.remove_dir_all(staging) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EngineError::io(staging, e)),
+        }
+        self.vfs
+            .create_dir(staging)
+            .map_err(|e| EngineError::io(staging, e))?;
+        self.vfs
+            .sync_dir(&self.dir)
+            .map_err(|e| EngineError::io(&self.dir, e))?;
+        let last_id = self.write_install(staging, first_id, latest_version, entries)?;
+        self.vfs
+            .sync_dir(staging)
+            .map_err(|e| EngineError::io(staging, e))?;
+        Ok(last_id)
     }
 
     /// Writes `entries` into segments `first_id..` in `staging`, all sealed
@@ -586,35 +620,69 @@ impl Storage {
     }
 }
 
-/// The staging directory of a snapshot install.
-const INSTALL_DIR: &str = "install";
+/// The staging directory of a snapshot install whose first segment is
+/// `first_id`: `install-<first_id>`. The name carries the commit rule: the
+/// install is committed exactly when the manifest's minimum segment id is
+/// `first_id`. That id was allocated above every id in the store, so no
+/// manifest stored before the install's own can name it.
+fn install_dir_name(first_id: u32) -> String {
+    format!("{INSTALL_DIR_PREFIX}{first_id}")
+}
 
-/// Moves the segments of a committed install (the manifest already names
-/// `first_id`) from the staging directory into the data directory, or
-/// discards the staging directory of an install that never committed.
+/// The prefix of [`install_dir_name`].
+const INSTALL_DIR_PREFIX: &str = "install-";
+
+/// The first segment id an install staging directory's name carries.
+fn parse_install_dir(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    name.strip_prefix(INSTALL_DIR_PREFIX)?.parse().ok()
+}
+
+/// At open, before any segment is read: finishes the install whose
+/// staging directory the manifest names as committed (see
+/// [`install_dir_name`]) and discards every other staging directory,
+/// which belongs to an install that never reached its commit point.
 fn finish_install(vfs: &dyn Vfs, dir: &Path, min_segment_id: u32) -> Result<()> {
-    let staging = dir.join(INSTALL_DIR);
-    let entries = match std::fs::read_dir(&staging) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(EngineError::io(&staging, e)),
-    };
-    let mut staged = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| EngineError::io(&staging, e))?.path();
-        if let Some(id) = parse_segment_id(&path) {
-            staged.push((id, path));
+    let entries = vfs.read_dir(dir).map_err(|e| EngineError::io(dir, e))?;
+    let mut discarded = false;
+    for path in entries {
+        match parse_install_dir(&path) {
+            Some(first_id) if first_id == min_segment_id => {
+                move_install_into_place(vfs, dir, &path)?;
+            }
+            Some(_) => {
+                vfs.remove_dir_all(&path)
+                    .map_err(|e| EngineError::io(&path, e))?;
+                discarded = true;
+            }
+            None => {}
         }
     }
-    let committed = staged.iter().map(|(id, _)| *id).min() == Some(min_segment_id);
-    if committed {
-        for (id, path) in &staged {
-            let target = dir.join(segment_file_name(*id));
-            std::fs::rename(path, &target).map_err(|e| EngineError::io(&target, e))?;
-        }
+    if discarded {
         vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))?;
     }
-    std::fs::remove_dir_all(&staging).map_err(|e| EngineError::io(&staging, e))
+    Ok(())
+}
+
+/// Moves the segments of a committed install from `staging` into `dir`
+/// (those a crash already moved are not there any more), makes the moves
+/// durable, then removes the staging directory. Safe to repeat after a
+/// crash at any point.
+fn move_install_into_place(vfs: &dyn Vfs, dir: &Path, staging: &Path) -> Result<()> {
+    let staged = vfs
+        .read_dir(staging)
+        .map_err(|e| EngineError::io(staging, e))?;
+    for path in staged {
+        if let Some(id) = parse_segment_id(&path) {
+            let target = dir.join(segment_file_name(id));
+            vfs.rename(&path, &target)
+                .map_err(|e| EngineError::io(&target, e))?;
+        }
+    }
+    vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))?;
+    vfs.remove_dir_all(staging)
+        .map_err(|e| EngineError::io(staging, e))?;
+    vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))
 }
 
 /// Opens every segment of the store; seals all but the newest when they
@@ -629,11 +697,11 @@ fn open_segments(
     info: &mut RecoveryInfo,
 ) -> Result<BTreeMap<u32, Arc<LogSegment>>> {
     let mut ids = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
-        let path = entry.map_err(|e| EngineError::io(dir, e))?.path();
+    for path in vfs.read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
         if let Some(id) = parse_segment_id(&path) {
             if id < min_segment_id {
-                std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
+                vfs.remove_file(&path)
+                    .map_err(|e| EngineError::io(&path, e))?;
             } else {
                 ids.push(id);
             }
@@ -651,7 +719,8 @@ fn open_segments(
                 reason: DecodeError::Truncated { .. },
                 ..
             }) if newest => {
-                std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
+                vfs.remove_file(&path)
+                    .map_err(|e| EngineError::io(&path, e))?;
                 continue;
             }
             other => other?,

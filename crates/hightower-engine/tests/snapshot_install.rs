@@ -14,6 +14,7 @@ use hightower_engine::{
     Command, Durability, EngineError, KvEngine, ReadView, SingleNodeEngine, Snapshot,
     SnapshotEngine,
 };
+use hightower_log::vfs::StdVfs;
 
 /// Writes a few hundred keys with overwrites and deletes, some values long
 /// enough to roll segments.
@@ -199,7 +200,7 @@ fn another_snapshot_format_version_is_refused() -> anyhow::Result<()> {
     let latest = engine.latest_version();
     drop(engine);
 
-    let state = Snapshot::load(&path)?;
+    let state = Snapshot::load(&StdVfs::default(), &path)?;
     ensure!(
         state.latest_version == latest,
         "the checkpoint holds version {}",
@@ -208,7 +209,7 @@ fn another_snapshot_format_version_is_refused() -> anyhow::Result<()> {
     let mut bytes = std::fs::read(&path)?;
     bytes[8..12].copy_from_slice(&7u32.to_le_bytes());
     std::fs::write(&path, &bytes)?;
-    let error = Snapshot::load(&path)
+    let error = Snapshot::load(&StdVfs::default(), &path)
         .err()
         .context("a snapshot of format version 7 loaded")?;
     let message = error.to_string();

@@ -70,6 +70,7 @@ pub(crate) fn compact(
         others,
         live: &live,
         segment_bytes_max,
+        vfs: &hightower_log::vfs::StdVfs::default(),
     };
     compactor.compact(&pass, &job, &mut || dir.create(), options)
 }

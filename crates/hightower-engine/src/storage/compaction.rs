@@ -58,7 +58,7 @@ pub(crate) const COMPACT_DIR: &str = "compact";
 /// is read.
 pub(super) fn clean_up_at_open(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()> {
     let staging = dir.join(COMPACT_DIR);
-    match std::fs::remove_dir_all(&staging) {
+    match vfs.remove_dir_all(&staging) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(EngineError::io(&staging, e)),
@@ -66,7 +66,7 @@ pub(super) fn clean_up_at_open(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -
     let mut removed = false;
     for id in &manifest.obsolete_segment_ids {
         let path = dir.join(segment_file_name(*id));
-        match std::fs::remove_file(&path) {
+        match vfs.remove_file(&path) {
             Ok(()) => removed = true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(EngineError::io(&path, e)),
@@ -76,6 +76,12 @@ pub(super) fn clean_up_at_open(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -
         vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))?;
     }
     Ok(())
+}
+
+/// Whether `path` may still be there: only a file the file system says is
+/// missing is not (an obsolete id stays listed while its file may exist).
+fn file_may_exist(vfs: &dyn Vfs, path: &Path) -> bool {
+    !matches!(vfs.modified(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// An I/O failure of a pass before its commit (the store is unchanged).
@@ -128,11 +134,12 @@ impl Storage {
             others: &others,
             live: &live,
             segment_bytes_max: self.segment_bytes_max,
+            vfs: self.vfs.as_ref(),
         };
         let output = match self.write_outputs(&pass, &staging, &job, &options) {
             Ok(output) => output,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&staging);
+                let _ = self.vfs.remove_dir_all(&staging);
                 return Err(e);
             }
         };
@@ -194,12 +201,14 @@ impl Storage {
         job: &CompactionJob<'_>,
         options: &CompactionOptions,
     ) -> Result<CompactionOutput> {
-        match std::fs::remove_dir_all(staging) {
+        match self.vfs.remove_dir_all(staging) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(staging_error(staging, e)),
         }
-        std::fs::create_dir(staging).map_err(|e| staging_error(staging, e))?;
+        self.vfs
+            .create_dir(staging)
+            .map_err(|e| staging_error(staging, e))?;
         let mut create_output = || {
             let id = self.allocate_segment_id().map_err(|_| LogError::Io {
                 path: staging.to_path_buf(),
@@ -229,7 +238,7 @@ impl Storage {
     ) -> Result<Vec<Arc<LogSegment>>> {
         let _maintenance = self.maintenance.lock();
         if self.installs.load(Ordering::Acquire) != installs_seen {
-            let _ = std::fs::remove_dir_all(staging);
+            let _ = self.vfs.remove_dir_all(staging);
             return Err(CompactError::Superseded {
                 reason: "a snapshot was installed",
             }
@@ -265,12 +274,14 @@ impl Storage {
 
     /// Removes every snapshot file and makes that durable.
     fn remove_snapshots(&self) -> Result<()> {
-        let snapshots = Snapshot::list(&self.dir)?;
+        let snapshots = Snapshot::list(self.vfs.as_ref(), &self.dir)?;
         if snapshots.is_empty() {
             return Ok(());
         }
         for snapshot in snapshots {
-            std::fs::remove_file(&snapshot).map_err(|e| EngineError::io(&snapshot, e))?;
+            self.vfs
+                .remove_file(&snapshot)
+                .map_err(|e| EngineError::io(&snapshot, e))?;
         }
         self.vfs
             .sync_dir(&self.dir)
@@ -287,13 +298,14 @@ impl Storage {
         for segment in &output.outputs {
             let name = segment_file_name(segment.id());
             let target = self.dir.join(&name);
-            std::fs::rename(staging.join(&name), &target)
+            self.vfs
+                .rename(&staging.join(&name), &target)
                 .map_err(|e| EngineError::io(&target, e))?;
         }
         self.vfs
             .sync_dir(&self.dir)
             .map_err(|e| EngineError::io(&self.dir, e))?;
-        let _ = std::fs::remove_dir(staging);
+        let _ = self.vfs.remove_dir(staging);
         let mut reopened = Vec::with_capacity(output.outputs.len());
         for segment in &output.outputs {
             let path = self.dir.join(segment_file_name(segment.id()));
@@ -316,7 +328,7 @@ impl Storage {
             .obsolete_segment_ids
             .iter()
             .copied()
-            .filter(|id| self.dir.join(segment_file_name(*id)).exists())
+            .filter(|id| file_may_exist(self.vfs.as_ref(), &self.dir.join(segment_file_name(*id))))
             .chain(retired.iter().map(|segment| segment.id()))
             .collect();
         obsolete.sort_unstable();
@@ -356,7 +368,7 @@ impl Storage {
     /// forgets it.
     fn delete_retired(&self, retired: &[Arc<LogSegment>]) {
         for segment in retired {
-            let _ = std::fs::remove_file(segment.path());
+            let _ = self.vfs.remove_file(segment.path());
         }
         let _ = self.vfs.sync_dir(&self.dir);
     }

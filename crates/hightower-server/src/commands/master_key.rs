@@ -63,6 +63,7 @@ pub(crate) fn load(data_dir: &Path, flag: Option<&Path>, missing: Missing) -> Re
     file.write_all(key.to_key_file_line().as_bytes())?;
     file.sync_all()
         .with_context(|| format!("cannot sync master key file {}", path.display()))?;
+    sync_parent_dir(&path)?;
     Ok(Loaded {
         encryptor: EnvelopeEncryptor::new(key),
         created: Some(path),
@@ -113,6 +114,19 @@ pub(crate) fn create_owner_only(path: &Path) -> Result<File> {
         .with_context(|| format!("cannot create {}", path.display()))
 }
 
+/// Makes the directory entry of a file just created durable: without
+/// this, a crash can lose the file even though its bytes were synced.
+pub(crate) fn sync_parent_dir(path: &Path) -> Result<()> {
+    // A bare file name's parent is the empty path: the current directory.
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))
+}
+
 #[cfg(unix)]
 fn check_owner_only(file: &File, path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -129,4 +143,26 @@ fn check_owner_only(file: &File, path: &Path) -> Result<()> {
 #[cfg(not(unix))]
 fn check_owner_only(_file: &File, _path: &Path) -> Result<()> {
     Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_created_key_file_is_owner_only_and_loads_again() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let data_dir = dir.path().join("data");
+        let created = load(&data_dir, None, Missing::Create)?
+            .created
+            .context("no key file existed, so one is created")?;
+        assert_eq!(created, dir.path().join("data.master-key"));
+        let mode = std::fs::metadata(&created)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "mode {mode:04o}");
+        let again = load(&data_dir, None, Missing::Create)?;
+        assert!(again.created.is_none(), "the existing key file is used");
+        Ok(())
+    }
 }

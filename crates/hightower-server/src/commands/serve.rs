@@ -15,14 +15,14 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 use clap::parser::ValueSource;
 use hightower_auth::{AuthService, Grant, Permission, SecretHasher};
-use hightower_engine::{EngineConfig, SingleNodeEngine};
+use hightower_engine::SingleNodeEngine;
 use hightower_server::server::auth::ServiceAuthorizer;
 use hightower_server::server::config::{DurabilityMode, FileConfig, ServeArgs};
 use hightower_server::server::{Authorizer, OpenAccess, Server, ServerConfig};
 use rand::distr::{Alphanumeric, SampleString};
 use zeroize::Zeroizing;
 
-use super::master_key::{self, Missing, create_owner_only};
+use super::master_key::{self, Missing, create_owner_only, sync_parent_dir};
 use crate::cli::{Cli, DurabilityArg};
 
 /// The first user, created when the store has none.
@@ -42,7 +42,7 @@ const BLOCKING_THREADS_MAX: usize = 256;
 pub(crate) fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
     let config = resolve_config(cli, args)?;
     init_logging(&config);
-    let engine_config = EngineConfig::new(&config.data_dir).durability(config.engine_durability());
+    let engine_config = config.engine_config();
     let engine = Arc::new(
         SingleNodeEngine::with_config(engine_config)
             .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?,
@@ -163,6 +163,7 @@ fn create_first_admin(service: &AuthService<SingleNodeEngine>, data_dir: &Path) 
     let mut file = create_owner_only(&path)?;
     writeln!(file, "{}", password.as_str())?;
     file.sync_all()?;
+    sync_parent_dir(&path)?;
     let grants = vec![Grant::new(Permission::Admin, Vec::new())];
     if let Err(error) = service.create_user(ADMIN_USER, password.as_bytes(), grants) {
         let _ = std::fs::remove_file(&path);

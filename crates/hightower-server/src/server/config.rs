@@ -21,6 +21,7 @@
 //! metrics_listen = "127.0.0.1:9379"
 //! shutdown_grace_secs = 10
 //! log_level = "info"
+//! group_read = false           # true: files 0640, directories 0750
 //! ```
 
 use std::net::SocketAddr;
@@ -85,7 +86,14 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// The log level: error, warn, info, debug or trace.
     pub log_level: String,
+    /// Let the owner's group read the data directory: the engine creates
+    /// files 0640 and directories 0750 instead of 0600 and 0700. Secrets
+    /// (the master key, the first admin's password) stay 0600.
+    pub group_read: bool,
 }
+
+/// Permission bits of the store's files and directories with `group_read`.
+pub const GROUP_READ_MODES: (u32, u32) = (0o640, 0o750);
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -107,6 +115,7 @@ impl Default for ServerConfig {
             metrics_listen: None,
             shutdown_grace_secs: 10,
             log_level: "info".to_string(),
+            group_read: false,
         }
     }
 }
@@ -130,6 +139,7 @@ pub struct FileConfig {
     pub metrics_listen: Option<SocketAddr>,
     pub shutdown_grace_secs: Option<u64>,
     pub log_level: Option<String>,
+    pub group_read: Option<bool>,
 }
 
 /// The flags of `hightower serve` (besides the global `--data-dir` and
@@ -179,6 +189,10 @@ pub struct ServeArgs {
     /// error, warn, info, debug or trace [default: info].
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Create the store's files 0640 and directories 0750, so that the
+    /// owner's group can read them (backups, monitoring) [default: 0600 and 0700].
+    #[arg(long)]
+    pub group_read: bool,
 }
 
 /// A configuration that cannot be used.
@@ -260,6 +274,7 @@ impl ServerConfig {
         }
         set(&mut self.shutdown_grace_secs, file.shutdown_grace_secs);
         set(&mut self.log_level, file.log_level);
+        set(&mut self.group_read, file.group_read);
     }
 
     /// Applies the flags given on the command line. `data_dir` and
@@ -295,6 +310,9 @@ impl ServerConfig {
         }
         set(&mut self.shutdown_grace_secs, args.shutdown_grace_secs);
         set(&mut self.log_level, args.log_level.clone());
+        if args.group_read {
+            self.group_read = true;
+        }
     }
 
     /// Checks the settings against each other and their ranges.
@@ -345,6 +363,18 @@ impl ServerConfig {
         (self.idle_timeout_secs > 0).then(|| Duration::from_secs(self.idle_timeout_secs))
     }
 
+    /// The engine configuration these settings ask for: the data
+    /// directory, the durability and the permission bits of new files.
+    pub fn engine_config(&self) -> hightower_engine::EngineConfig {
+        let config = hightower_engine::EngineConfig::new(&self.data_dir)
+            .durability(self.engine_durability());
+        if self.group_read {
+            let (file_mode, dir_mode) = GROUP_READ_MODES;
+            return config.file_modes(file_mode, dir_mode);
+        }
+        config
+    }
+
     /// The engine durability these settings ask for.
     pub fn engine_durability(&self) -> hightower_engine::Durability {
         match self.durability {
@@ -380,6 +410,21 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(config.idle_timeout_secs, 300);
         config.validate().expect("valid");
+    }
+
+    #[test]
+    fn group_read_comes_from_the_file_or_the_flag() {
+        let mut config = ServerConfig::default();
+        assert!(!config.group_read);
+        config.apply_file(FileConfig::parse("group_read = true\n").expect("valid file"));
+        assert!(config.group_read);
+        let mut config = ServerConfig::default();
+        let args = ServeArgs {
+            group_read: true,
+            ..ServeArgs::default()
+        };
+        config.apply_args(&args, None, None);
+        assert!(config.group_read);
     }
 
     #[test]
