@@ -311,6 +311,10 @@ struct Subject {
     failure: Option<EngineError>,
     /// The seed of an armed power cut.
     cut_seed: u64,
+    /// A countdown reached its call since the last reopen. Its failure
+    /// may surface in a later call: a background seal that failed is
+    /// reported by the next call that waits for seals.
+    faulted: bool,
     after_clean_failure: AfterCleanFailure,
 }
 
@@ -346,6 +350,7 @@ impl Subject {
             engine: None,
             failure: None,
             cut_seed: 0,
+            faulted: false,
             after_clean_failure,
         };
         subject.reopen()?;
@@ -362,6 +367,7 @@ impl Subject {
     /// `CrashVfs`.
     fn reopen(&mut self) -> anyhow::Result<()> {
         drop(self.engine.take());
+        self.faulted = false;
         self.vfs = CrashVfs::new(self.dir.path())?;
         let config = small_config(self.dir.path(), self.durability, self.worker_threads)
             .vfs(Arc::new(self.vfs.clone()));
@@ -374,7 +380,7 @@ impl Subject {
     fn tolerate<T>(&mut self, result: Result<T, EngineError>) -> anyhow::Result<Option<T>> {
         match result {
             Ok(value) => Ok(Some(value)),
-            Err(error) if self.vfs.tripped() || self.vfs.is_frozen() => {
+            Err(error) if self.faulted || self.vfs.tripped() || self.vfs.is_frozen() => {
                 self.failure = Some(error);
                 Ok(None)
             }
@@ -580,10 +586,7 @@ fn settle(subject: &mut Subject, model: &mut Model) -> anyhow::Result<()> {
         return recover(subject, model, false).context("after a power cut inside a call");
     }
     if let Some(reason) = subject.engine().poison_reason() {
-        ensure!(
-            subject.vfs.tripped(),
-            "poisoned with no fault injected: {reason}"
-        );
+        ensure!(subject.faulted, "poisoned with no fault injected: {reason}");
         let refused = subject.engine().put(KEYS[0], b"refused");
         ensure!(
             matches!(refused, Err(EngineError::Poisoned { .. })),
@@ -631,6 +634,7 @@ fn step(subject: &mut Subject, model: &mut Model, op: &Op) -> anyhow::Result<()>
             }
             let called = call(subject, model, op);
             subject.vfs.disarm();
+            subject.faulted |= subject.vfs.tripped();
             called?;
             settle(subject, model)?;
         }
