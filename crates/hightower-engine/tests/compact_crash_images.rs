@@ -1,9 +1,10 @@
-//! Crash images of a compaction commit. A file system wrapper copies the
-//! data directory at every directory sync of the commit (after the roll,
-//! after the snapshots go, after the outputs are renamed in, after the
-//! manifest, after the inputs are deleted); each copy is what a crash at
-//! that point leaves. Every image must reopen to exactly the contents the
-//! engine holds after the pass.
+//! Crash images of a compaction commit. `CrashVfs` cuts the power right
+//! after each directory sync of the commit in turn (the staging
+//! directory's, after the roll, after the snapshots go, after the outputs
+//! are renamed in, after the manifest, after the inputs are deleted), one
+//! run per sync; each image is what a power cut at that point leaves.
+//! Every image must reopen to exactly the contents the engine holds
+//! before and after the pass.
 //!
 //! The pass is held at its end while a key it copied is deleted and a
 //! checkpoint is written: a snapshot that survived the outputs' arrival
@@ -14,100 +15,26 @@
 mod common;
 mod compaction_common;
 
-use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::{Context, ensure};
 use common::{Contents, dump};
 use compaction_common::{manual_config, roll, segment_of};
 use hightower_engine::{CompactionOptions, SingleNodeEngine};
-use hightower_log::vfs::{FileIo, StdVfs, Vfs};
+use hightower_log::vfs::{CallKind, CrashVfs};
 
-/// Copies the data directory into a new image at each of its syncs while
-/// armed.
-#[derive(Debug)]
-struct ImageVfs {
-    data_dir: PathBuf,
-    images_dir: PathBuf,
-    armed: AtomicBool,
-    taken: AtomicUsize,
-}
-
-impl ImageVfs {
-    fn take_image(&self) -> io::Result<()> {
-        let n = self.taken.fetch_add(1, Ordering::SeqCst);
-        let image = self.images_dir.join(format!("image-{n:02}"));
-        std::fs::create_dir_all(&image)?;
-        for entry in std::fs::read_dir(&self.data_dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                std::fs::copy(entry.path(), image.join(entry.file_name()))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Vfs for ImageVfs {
-    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
-        StdVfs::default().create_new(path)
-    }
-    fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>> {
-        StdVfs::default().open(path, writable)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdVfs::default().sync_dir(dir)?;
-        if self.armed.load(Ordering::SeqCst) && dir == self.data_dir {
-            self.take_image()?;
-        }
-        Ok(())
-    }
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        StdVfs::default().read(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        StdVfs::default().rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
-        StdVfs::default().remove_file(path)
-    }
-    fn remove_dir(&self, path: &Path) -> std::io::Result<()> {
-        StdVfs::default().remove_dir(path)
-    }
-    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()> {
-        StdVfs::default().remove_dir_all(path)
-    }
-    fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-        StdVfs::default().read_dir(dir)
-    }
-    fn create_dir(&self, dir: &Path) -> std::io::Result<()> {
-        StdVfs::default().create_dir(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
-        StdVfs::default().create_dir_all(dir)
-    }
-    fn modified(&self, path: &Path) -> std::io::Result<std::time::SystemTime> {
-        StdVfs::default().modified(path)
-    }
-    fn try_lock(&self, path: &Path) -> std::io::Result<Option<hightower_log::vfs::FileLock>> {
-        StdVfs::default().try_lock(path)
-    }
-}
-
-#[test]
-fn every_crash_image_of_a_commit_reopens_to_the_same_contents() -> anyhow::Result<()> {
+/// One run: the pass is held at its end while `k` is deleted and a
+/// checkpoint written, then the power is cut right after the `nth`
+/// directory sync from there on. Returns whether the cut came before the
+/// pass ended.
+fn cut_after_sync(nth: u64) -> anyhow::Result<bool> {
     let root = tempfile::tempdir()?;
     let data_dir = root.path().join("data");
     std::fs::create_dir(&data_dir)?;
-    let vfs = Arc::new(ImageVfs {
-        data_dir: data_dir.clone(),
-        images_dir: root.path().join("images"),
-        armed: AtomicBool::new(false),
-        taken: AtomicUsize::new(0),
-    });
-    let engine = SingleNodeEngine::with_config(manual_config(&data_dir).vfs(vfs.clone()))?;
+    let vfs = CrashVfs::new(&data_dir)?;
+    let config = manual_config(&data_dir).vfs(Arc::new(vfs.clone()));
+    let engine = SingleNodeEngine::with_config(config)?;
     engine.put(b"k", b"copied, then deleted")?;
     for i in 0..10u32 {
         engine.put(format!("dead-{i}").as_bytes(), &[b'd'; 100])?;
@@ -129,37 +56,48 @@ fn every_crash_image_of_a_commit_reopens_to_the_same_contents() -> anyhow::Resul
                 let _ = go_rx.lock().map(|rx| rx.recv());
             }
         });
-    let report = std::thread::scope(|scope| {
+    let (expected, outcome) = std::thread::scope(|scope| {
         let pass = scope.spawn(|| engine.run_compaction(options));
         reached.recv().context("the pass reached its end")?;
         engine.delete(b"k")?;
         engine.checkpoint()?;
         engine.sync()?;
-        vfs.armed.store(true, Ordering::SeqCst);
+        let expected: Contents = dump(&engine)?;
+        vfs.cut_power_after_nth(nth, &[CallKind::SyncDir]);
         go.send(())?;
-        let report = pass.join().expect("the pass does not panic")?;
-        anyhow::Ok(report)
+        let outcome = pass.join().expect("the pass does not panic");
+        anyhow::Ok((expected, outcome))
     })?;
-    vfs.armed.store(false, Ordering::SeqCst);
-    ensure!(report.records_kept > 0, "the pass copied k: {report:?}");
-    let expected: Contents = dump(&engine)?;
     ensure!(!expected.contains_key(b"k".as_slice()));
-    drop(engine);
-
-    let images = vfs.taken.load(Ordering::SeqCst);
-    ensure!(images >= 4, "only {images} crash images were taken");
-    for n in 0..images {
-        let image = root.path().join("images").join(format!("image-{n:02}"));
-        let engine = SingleNodeEngine::with_config(manual_config(&image))
-            .with_context(|| format!("open crash image {n}"))?;
-        let got = dump(&engine)?;
-        ensure!(
-            !got.contains_key(b"k".as_slice()),
-            "crash image {n} brought the deleted key back"
-        );
-        ensure!(got == expected, "crash image {n} differs");
+    if !vfs.tripped() {
+        vfs.disarm();
+        let report = outcome.context("the pass failed without a power cut")?;
+        ensure!(report.records_kept > 0, "the pass copied k: {report:?}");
+        ensure!(dump(&engine)? == expected, "the pass changed the contents");
+        return Ok(false);
     }
-    let engine = SingleNodeEngine::with_config(manual_config(&data_dir))?;
-    ensure!(dump(&engine)? == expected);
+    vfs.crash(nth)?;
+    drop(engine);
+    let engine =
+        SingleNodeEngine::with_config(manual_config(&data_dir)).context("open the crash image")?;
+    let got = dump(&engine)?;
+    ensure!(
+        !got.contains_key(b"k".as_slice()),
+        "the crash image brought the deleted key back"
+    );
+    ensure!(got == expected, "the crash image differs");
+    Ok(true)
+}
+
+#[test]
+fn every_crash_image_of_a_commit_reopens_to_the_same_contents() -> anyhow::Result<()> {
+    let mut nth = 1;
+    while cut_after_sync(nth).with_context(|| format!("power cut after directory sync {nth}"))? {
+        nth += 1;
+        ensure!(nth < 100, "a commit makes implausibly many directory syncs");
+    }
+    let images = nth - 1;
+    eprintln!("cut the power after each of the {images} directory syncs of a commit");
+    ensure!(images >= 4, "only {images} crash images were taken");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The file-system seam: every byte the log layer reads or writes goes
 //! through [`Vfs`] and [`FileIo`], so tests can inject short writes, failed
-//! fsyncs and a full disk with [`FaultyVfs`].
+//! fsyncs and a full disk with [`FaultyVfs`], and, with the `testing`
+//! feature, power cuts and countdown failures with `CrashVfs`.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -10,6 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::SystemTime;
+
+#[cfg(feature = "testing")]
+mod crash;
+#[cfg(feature = "testing")]
+pub use crash::{CallKind, CrashVfs};
 
 /// One open file, addressed by positioned reads and writes so that many
 /// readers can share it with one writer.

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{
-    AppendedFrame, Entry, NoSyncVfs, Op, append_all, assert_holds, check, model, op, options,
+    AppendedFrame, Entry, Op, append_all, assert_holds, check, model, no_sync_vfs, op, options,
 };
 use hightower_log::{DecodeError, LogError, LogSegment, RecoveryReport, SEGMENT_HEADER_BYTES};
 use proptest::prelude::*;
@@ -22,7 +22,7 @@ fn write_segment(
     seal: bool,
 ) -> anyhow::Result<(PathBuf, Vec<u8>, Vec<AppendedFrame>)> {
     let path = dir.join("0000000003.log");
-    let segment = LogSegment::create(&NoSyncVfs, &path, 3, options(4096))?;
+    let segment = LogSegment::create(&no_sync_vfs(dir)?, &path, 3, options(4096))?;
     let frames = append_all(&segment, ops)?;
     if seal {
         segment.seal()?;
@@ -46,7 +46,7 @@ fn open_flipped(
     bytes[at] ^= mask;
     let path = dir.join(format!("flipped-{at}-{mask}.log"));
     std::fs::write(&path, &bytes)?;
-    let opened = LogSegment::open(&NoSyncVfs, &path, options(0));
+    let opened = LogSegment::open(&no_sync_vfs(dir)?, &path, options(0));
     Ok((path, opened))
 }
 
@@ -238,7 +238,7 @@ fn a_flip_in_the_footer_falls_back_to_scanning_without_loss() -> anyhow::Result<
     let (segment, _) = opened?;
     segment.seal()?;
     drop(segment);
-    let (segment, report) = LogSegment::open(&NoSyncVfs, &path, options(0))?;
+    let (segment, report) = LogSegment::open(&no_sync_vfs(dir.path())?, &path, options(0))?;
     assert!(report.sealed);
     assert_holds(&segment, &frames)?;
     Ok(())

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::{
-    AppendedFrame, Entry, NoSyncVfs, Op, append, append_all, assert_holds, check, op, options,
+    AppendedFrame, Entry, Op, append, append_all, assert_holds, check, no_sync_vfs, op, options,
 };
 use hightower_log::{LogSegment, RecoveryReport, SEGMENT_HEADER_BYTES};
 use proptest::prelude::*;
@@ -21,7 +21,7 @@ fn write_segment(
     write_buffer_bytes: usize,
 ) -> anyhow::Result<(Vec<u8>, Vec<AppendedFrame>)> {
     let path = dir.join("0000000001.log");
-    let segment = LogSegment::create(&NoSyncVfs, &path, 1, options(write_buffer_bytes))?;
+    let segment = LogSegment::create(&no_sync_vfs(dir)?, &path, 1, options(write_buffer_bytes))?;
     let frames = append_all(&segment, ops)?;
     segment.sync()?;
     drop(segment);
@@ -41,7 +41,7 @@ fn recover(
     // it to disk on close, which is slow and not what is under test.
     let path = &dir.join(format!("recovered-{}.log", bytes.len()));
     std::fs::write(path, bytes)?;
-    let (segment, report) = LogSegment::open(&NoSyncVfs, path, options(0))?;
+    let (segment, report) = LogSegment::open(&no_sync_vfs(dir)?, path, options(0))?;
     let data_len_bytes = kept.last().map_or(SEGMENT_HEADER_BYTES as u64, |f| f.end);
     assert_eq!(
         report,
@@ -75,7 +75,7 @@ fn recover(
     let late = append(&segment, next_version, &late)?;
     segment.sync()?;
     drop(segment);
-    let (segment, report) = LogSegment::open(&NoSyncVfs, path, options(0))?;
+    let (segment, report) = LogSegment::open(&no_sync_vfs(dir)?, path, options(0))?;
     assert_eq!(report.truncated_bytes, 0);
     let mut all = kept.to_vec();
     all.push(late);

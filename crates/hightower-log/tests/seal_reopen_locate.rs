@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Model, NoSyncVfs, Op, append_all, check, key, model, op, options};
+use common::{Model, Op, append_all, check, key, model, no_sync_vfs, op, options};
 use hightower_log::{LogSegment, RecordKind};
 use proptest::prelude::*;
 
@@ -63,7 +63,7 @@ fn seal_reopen_locate(
         sparse_index_interval,
         ..options(512)
     };
-    let segment = LogSegment::create(&NoSyncVfs, &path, 5, options)?;
+    let segment = LogSegment::create(&no_sync_vfs(dir.path())?, &path, 5, options)?;
     let frames = append_all(&segment, ops)?;
     let model = model(&frames);
     check_against_model(&segment, &model, probes)?;
@@ -71,7 +71,7 @@ fn seal_reopen_locate(
     check_against_model(&segment, &model, probes)?;
     drop(segment);
 
-    let (segment, report) = LogSegment::open(&NoSyncVfs, &path, options)?;
+    let (segment, report) = LogSegment::open(&no_sync_vfs(dir.path())?, &path, options)?;
     assert!(report.sealed);
     assert_eq!(report.truncated_bytes, 0);
     let footer = segment.footer().expect("a sealed segment has a footer");

@@ -1,8 +1,11 @@
 //! Helpers shared by the engine's integration tests: small configurations
 //! that roll segments often, a full dump of an engine's contents, and the
-//! segment files of a data directory.
+//! segment files of a data directory; `crash_model` holds what a store
+//! may hold after a power cut or a failed call.
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
+
+pub(crate) mod crash_model;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -5,87 +5,22 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::Path;
-use std::sync::Arc;
 
 use hightower_log::record::RECORD_HEADER_BYTES;
-use hightower_log::vfs::{FileIo, StdVfs, Vfs};
+use hightower_log::vfs::CrashVfs;
 use hightower_log::{
     Location, LogSegment, Mutation, RecordKind, SEGMENT_HEADER_BYTES, SegmentOptions,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-/// The real file system with fsync skipped. These tests make crashes by
-/// cutting and editing files themselves, so fsync's promise is not what
-/// they check, and skipping it keeps hundreds of reopens per case fast.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct NoSyncVfs;
-
-#[derive(Debug)]
-struct NoSyncFile(Arc<dyn FileIo>);
-
-impl FileIo for NoSyncFile {
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.0.read_exact_at(buf, offset)
-    }
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.0.write_all_at(buf, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        Ok(())
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.0.len()
-    }
-}
-
-impl Vfs for NoSyncVfs {
-    fn create_new(&self, path: &Path) -> io::Result<Arc<dyn FileIo>> {
-        Ok(Arc::new(NoSyncFile(StdVfs::default().create_new(path)?)))
-    }
-    fn open(&self, path: &Path, writable: bool) -> io::Result<Arc<dyn FileIo>> {
-        Ok(Arc::new(NoSyncFile(
-            StdVfs::default().open(path, writable)?,
-        )))
-    }
-    fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
-        Ok(())
-    }
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        StdVfs::default().read(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        StdVfs::default().rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
-        StdVfs::default().remove_file(path)
-    }
-    fn remove_dir(&self, path: &Path) -> std::io::Result<()> {
-        StdVfs::default().remove_dir(path)
-    }
-    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()> {
-        StdVfs::default().remove_dir_all(path)
-    }
-    fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-        StdVfs::default().read_dir(dir)
-    }
-    fn create_dir(&self, dir: &Path) -> std::io::Result<()> {
-        StdVfs::default().create_dir(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
-        StdVfs::default().create_dir_all(dir)
-    }
-    fn modified(&self, path: &Path) -> std::io::Result<std::time::SystemTime> {
-        StdVfs::default().modified(path)
-    }
-    fn try_lock(&self, path: &Path) -> std::io::Result<Option<hightower_log::vfs::FileLock>> {
-        StdVfs::default().try_lock(path)
-    }
+/// The file system these tests open segments with: a [`CrashVfs`] over
+/// `dir`. These tests make crashes by cutting and editing files themselves,
+/// so fsync's promise is not what they check; the crash model skips the
+/// real fsync, which keeps hundreds of reopens per case fast.
+pub(crate) fn no_sync_vfs(dir: &Path) -> anyhow::Result<CrashVfs> {
+    Ok(CrashVfs::new(dir)?)
 }
 
 /// Runs `test` on `cases` values of `strategy`, shrinking a failure to a
