@@ -9,7 +9,8 @@
 //! and `crates/hightower-log/src/vfs/`) are exempt. Test code is skipped
 //! simply: everything after a line that is exactly `#[cfg(test)]` at
 //! column 0 (house style puts the `#[cfg(test)] mod tests` block last),
-//! and `//` comment lines. It is a textual check: `use std::{fs, ..}` or a
+//! a test module in a file of its own (`tests.rs`), and `//` comment
+//! lines. It is a textual check: `use std::{fs, ..}` or a
 //! `Path::exists` call is for review to catch.
 //!
 //! It looks at every file git tracks or would track (untracked files that
@@ -117,6 +118,7 @@ fn check_file(path: &str, bytes: &[u8]) -> Vec<String> {
 
 fn must_use_vfs(path: &str) -> bool {
     path.ends_with(".rs")
+        && !path.ends_with("/tests.rs")
         && VFS_ONLY_DIRS.iter().any(|dir| path.starts_with(dir))
         && !VFS_IMPLEMENTATIONS
             .iter()
@@ -274,6 +276,9 @@ mod tests {
             "crates/hightower-server/src/commands/serve.rs"
         ));
         assert!(!must_use_vfs("crates/hightower-engine/README.md"));
+        assert!(!must_use_vfs(
+            "crates/hightower-log/src/log_segment/tests.rs"
+        ));
     }
 
     #[test]

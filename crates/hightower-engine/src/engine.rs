@@ -444,11 +444,16 @@ impl Inner {
         }
     }
 
+    /// A failed flush or fsync here poisons the engine, as on the write
+    /// path: the active segment refuses appends from then on, and the
+    /// writes it buffered may not reach the disk.
     fn checkpoint(&self) -> Result<std::path::PathBuf> {
         self.check_poisoned()?;
         let _all = self.state.lock_all();
-        self.storage.finish_seals()?;
-        self.storage.write_snapshot()
+        self.storage
+            .finish_seals()
+            .and_then(|()| self.storage.write_snapshot())
+            .map_err(|e| self.poison(e))
     }
 
     /// Runs one pass on the calling thread and accounts for it. A failure

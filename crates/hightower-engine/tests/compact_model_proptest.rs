@@ -268,8 +268,8 @@ impl Case {
     }
 
     /// After a step: a power cut the countdown made is carried out, a
-    /// poisoned engine must refuse writes, and a step that failed without
-    /// poisoning must have changed nothing; then the store is reopened.
+    /// poisoned engine must refuse writes and is reopened, and a step that
+    /// failed without poisoning must have changed nothing.
     fn settle(&mut self) -> anyhow::Result<()> {
         if self.vfs.is_frozen() {
             self.failed = false;
@@ -285,16 +285,15 @@ impl Case {
                 matches!(refused, Err(EngineError::Poisoned { .. })),
                 "a poisoned engine took a write: {refused:?}"
             );
-        } else if self.failed {
-            self.check().context("after a step that failed")?;
-        } else {
-            return Ok(());
+            self.failed = false;
+            return self.recover(false).context("after a poisoned step");
         }
-        self.failed = false;
-        // A clean failure is reopened too: see `model_based.rs`'s
-        // `AfterCleanFailure` for the engine bug that otherwise loses
-        // acknowledged writes at the next clean close.
-        self.recover(false).context("after a failed step")
+        if self.failed {
+            // A clean failure changed nothing, and the engine goes on.
+            self.check().context("after a step that failed")?;
+            self.failed = false;
+        }
+        Ok(())
     }
 
     fn step(&mut self, op: &Op) -> anyhow::Result<()> {

@@ -315,31 +315,10 @@ struct Subject {
     /// may surface in a later call: a background seal that failed is
     /// reported by the next call that waits for seals.
     faulted: bool,
-    after_clean_failure: AfterCleanFailure,
-}
-
-/// What the model asks of an engine after a call failed from an injected
-/// fault without poisoning it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AfterCleanFailure {
-    /// It keeps working: its contents are unchanged, later writes succeed
-    /// or report `Poisoned`, and a clean close keeps every acknowledged
-    /// write.
-    KeepsWorking,
-    /// Its contents are unchanged; then it is reopened at once and held
-    /// to the power-cut rules. The random runs use this, because a failed
-    /// write while a checkpoint flushes leaves the active segment refusing
-    /// writes with the engine not poisoned (see
-    /// `model_2_a_failed_checkpoint_flush_keeps_acknowledged_writes`).
-    Reopens,
 }
 
 impl Subject {
-    fn open(
-        durability: Durability,
-        worker_threads: usize,
-        after_clean_failure: AfterCleanFailure,
-    ) -> anyhow::Result<Self> {
+    fn open(durability: Durability, worker_threads: usize) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let vfs = CrashVfs::new(dir.path())?;
         let mut subject = Subject {
@@ -351,7 +330,6 @@ impl Subject {
             failure: None,
             cut_seed: 0,
             faulted: false,
-            after_clean_failure,
         };
         subject.reopen()?;
         Ok(subject)
@@ -609,9 +587,6 @@ fn settle(subject: &mut Subject, model: &mut Model) -> anyhow::Result<()> {
         );
         // A failed call may have used up versions.
         model.latest_version = latest;
-        if subject.after_clean_failure == AfterCleanFailure::Reopens {
-            return recover(subject, model, false).context("after reopening on a failed call");
-        }
     }
     Ok(())
 }
@@ -652,13 +627,8 @@ fn step(subject: &mut Subject, model: &mut Model, op: &Op) -> anyhow::Result<()>
     Ok(())
 }
 
-fn run_case(
-    worker_threads: usize,
-    durability: Durability,
-    after_clean_failure: AfterCleanFailure,
-    ops: &[Op],
-) -> anyhow::Result<()> {
-    let mut subject = Subject::open(durability, worker_threads, after_clean_failure)?;
+fn run_case(worker_threads: usize, durability: Durability, ops: &[Op]) -> anyhow::Result<()> {
+    let mut subject = Subject::open(durability, worker_threads)?;
     let mut model = Model::default();
     for (i, op) in ops.iter().enumerate() {
         step(&mut subject, &mut model, op).with_context(|| format!("operation {i}: {op:?}"))?;
@@ -691,7 +661,7 @@ fn run(worker_threads: usize) -> anyhow::Result<()> {
     let strategy = (durability, vec(op(), 1..60));
     runner
         .run(&strategy, |(durability, ops)| {
-            run_case(worker_threads, durability, AfterCleanFailure::Reopens, &ops)
+            run_case(worker_threads, durability, &ops)
                 .map_err(|e| TestCaseError::fail(format!("{e:#}")))
         })
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -737,7 +707,7 @@ fn model_1_a_conflict_under_an_armed_fault() -> anyhow::Result<()> {
         cond: Cond::Wrong(0),
     });
     let ops = [put_a(), Op::Reopen, fail_first(Kinds::Any, conflicting)];
-    run_case(0, Durability::None, AfterCleanFailure::KeepsWorking, &ops)
+    run_case(0, Durability::None, &ops)
 }
 
 /// Without durability: put `a`, then a checkpoint whose first write (the
@@ -749,25 +719,23 @@ fn model_1_a_conflict_under_an_armed_fault() -> anyhow::Result<()> {
 /// reported lost) is gone after the reopen. `checkpoint` should poison
 /// the engine when the flush fails, as the write path does.
 #[test]
-#[ignore = "engine bug: a failed flush in checkpoint poisons the segment but not the engine"]
 fn model_2_a_failed_checkpoint_flush_keeps_acknowledged_writes() -> anyhow::Result<()> {
     let ops = [
         put_a(),
         fail_first(Kinds::Writes, Op::Checkpoint),
         Op::Reopen,
     ];
-    run_case(0, Durability::None, AfterCleanFailure::KeepsWorking, &ops)
+    run_case(0, Durability::None, &ops)
 }
 
 /// The same failed checkpoint, then a write: it must succeed or report
 /// `Poisoned`.
 #[test]
-#[ignore = "engine bug: a failed flush in checkpoint poisons the segment but not the engine"]
 fn model_3_a_write_after_a_failed_checkpoint_flush() -> anyhow::Result<()> {
     let ops = [
         put_a(),
         fail_first(Kinds::Any, Op::Checkpoint),
         fail_first(Kinds::Any, put_a()),
     ];
-    run_case(0, Durability::None, AfterCleanFailure::KeepsWorking, &ops)
+    run_case(0, Durability::None, &ops)
 }
