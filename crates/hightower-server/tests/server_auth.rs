@@ -46,14 +46,18 @@ fn auth_is_enforced_per_command_and_key() -> Result<()> {
     let data = dir.path().join("data");
     let server = TestServer::start(&data, &[])?;
     let banner = server.banner.join("\n");
-    let password = banner
-        .split("created user admin with password ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .with_context(|| format!("no admin password in {banner:?}"))?
-        .to_string();
     let file = data.join("admin-password");
-    assert_eq!(std::fs::read_to_string(&file)?.trim(), password);
+    let password = std::fs::read_to_string(&file)
+        .with_context(|| format!("no {}", file.display()))?
+        .trim()
+        .to_string();
+    // Standard output is a pipe here: the banner names the file and keeps
+    // the password out of whatever collects the output.
+    assert!(
+        banner.contains("created user admin; its password is in"),
+        "{banner:?}"
+    );
+    assert!(!banner.contains(&password), "the password was printed: {banner:?}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -6,7 +6,7 @@
 //! stops accepting, lets connections finish what they have sent, syncs
 //! the engine and exits with status 0.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,8 +154,10 @@ fn authorizer(
 }
 
 /// Creates the first user, `admin`, with every permission and a random
-/// password, which is printed once and written to a file readable only by
-/// its owner in the data directory.
+/// password, written to a file readable only by its owner in the data
+/// directory. The password is printed once when standard output is a
+/// terminal; otherwise (a service manager, a pipe) only the file is named,
+/// so that the password does not end up in a journal.
 fn create_first_admin(service: &AuthService<SingleNodeEngine>, data_dir: &Path) -> Result<()> {
     let password =
         Zeroizing::new(Alphanumeric.sample_string(&mut rand::rng(), ADMIN_PASSWORD_CHARS));
@@ -171,12 +173,20 @@ fn create_first_admin(service: &AuthService<SingleNodeEngine>, data_dir: &Path) 
     }
     tracing::warn!(user = ADMIN_USER, file = %path.display(), "no user existed: created the admin user");
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "created user {ADMIN_USER} with password {} (also in {}, mode 0600; shown only this once)",
-        password.as_str(),
-        path.display()
-    )?;
+    if out.is_terminal() {
+        writeln!(
+            out,
+            "created user {ADMIN_USER} with password {} (also in {}, mode 0600; shown only this once)",
+            password.as_str(),
+            path.display()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "created user {ADMIN_USER}; its password is in {} (mode 0600)",
+            path.display()
+        )?;
+    }
     out.flush()?;
     Ok(())
 }
