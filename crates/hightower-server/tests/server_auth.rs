@@ -57,7 +57,10 @@ fn auth_is_enforced_per_command_and_key() -> Result<()> {
         banner.contains("created user admin; its password is in"),
         "{banner:?}"
     );
-    assert!(!banner.contains(&password), "the password was printed: {banner:?}");
+    assert!(
+        !banner.contains(&password),
+        "the password was printed: {banner:?}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
