@@ -387,7 +387,9 @@ fn execute_buffered(
             session,
             out: output,
         };
-        if sets.try_add(&mut ctx, &request) {
+        // A write under the auth prefix runs alone, so that dispatch sees it.
+        let auth_record = spec.is_some_and(|spec| dispatch::names_auth_record(spec, &request));
+        if !auth_record && sets.try_add(&mut ctx, &request) {
             continue;
         }
         sets.flush(&mut ctx);

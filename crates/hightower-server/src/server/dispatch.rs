@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
+use hightower_auth::{AUTH_PREFIX, KeyRanges};
 use hightower_engine::{EngineError, SingleNodeEngine};
 
 use crate::server::Shared;
@@ -61,6 +62,17 @@ impl Ctx<'_> {
             .principal
             .as_ref()
             .is_some_and(|principal| self.shared.authorizer.authorize(principal, operation, key))
+    }
+
+    /// Every key the connection may read, as ordered ranges (none before
+    /// `AUTH`).
+    pub(crate) fn readable(&self) -> KeyRanges {
+        self.session
+            .principal
+            .as_ref()
+            .map_or_else(KeyRanges::none, |principal| {
+                self.shared.authorizer.readable(principal)
+            })
     }
 
     pub(crate) fn principal(&self) -> Option<&Principal> {
@@ -288,6 +300,9 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, request: &Request<'_>, spec: Option<&Co
         Some(spec) => check(ctx, spec, request).and_then(|()| (spec.handler)(ctx, request)),
         None => Err(unknown_command(request)),
     };
+    if spec.is_some_and(|spec| names_auth_record(spec, request)) {
+        ctx.shared.authorizer.records_changed();
+    }
     let reply_bytes = ctx.out.len() - reply_start;
     let result = match result {
         Ok(()) if reply_bytes > ctx.shared.config.reply_bytes_max => {
@@ -304,6 +319,16 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, request: &Request<'_>, spec: Option<&Co
         ctx.out.truncate(reply_start);
         ctx.reply().error(error.text());
     }
+}
+
+/// Whether the command writes a key under the auth prefix: run by an
+/// admin, it may change users, grants or API keys behind the auth
+/// service's back, so principals must resolve their grants again.
+pub(crate) fn names_auth_record(spec: &CommandSpec, request: &Request<'_>) -> bool {
+    spec.access == Access::Keys(Operation::Write)
+        && spec
+            .key_positions(request.len())
+            .any(|i| request.arg(i).starts_with(AUTH_PREFIX))
 }
 
 /// The checks every command passes before its handler runs.
