@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
-use hightower_auth::{AUTH_PREFIX, KeyRanges};
+use hightower_auth::{AUTH_PREFIX, KeyRanges, TOKEN_PREFIX};
 use hightower_engine::{EngineError, SingleNodeEngine};
 
 use crate::server::Shared;
@@ -185,8 +185,11 @@ pub(crate) enum Blocking {
     Never,
     /// When writes wait for an fsync (`sync` durability).
     WhenWritesSync,
-    /// Always: compaction, password hashing, whole-store walks.
+    /// Always: compaction, whole-store walks.
     Always,
+    /// When it checks a password: on the password-check pool
+    /// (`hashing.rs`), never on the blocking pool.
+    Hashing,
 }
 
 /// One command's entry in the table; `COMMAND` reports it.
@@ -285,10 +288,24 @@ pub(crate) fn may_block(spec: Option<&CommandSpec>, writes_block: bool) -> bool 
         return false;
     };
     match spec.blocking {
-        Blocking::Never => false,
+        Blocking::Never | Blocking::Hashing => false,
         Blocking::WhenWritesSync => writes_block,
         Blocking::Always => true,
     }
+}
+
+/// Whether the request checks a password, and so runs on the
+/// password-check pool: `AUTH` and `HELLO ... AUTH`, except an `AUTH`
+/// with an API key, whose check is a fast hash.
+pub(crate) fn needs_hashing(spec: Option<&CommandSpec>, request: &Request<'_>) -> bool {
+    if spec.is_none_or(|spec| spec.blocking != Blocking::Hashing) {
+        return false;
+    }
+    let api_key = request.len() <= 3
+        && request
+            .get(request.len().saturating_sub(1))
+            .is_some_and(|secret| secret.starts_with(TOKEN_PREFIX.as_bytes()));
+    !api_key && request.args().any(|arg| arg.eq_ignore_ascii_case(b"AUTH"))
 }
 
 /// Executes one non-empty request whose name [`lookup`] resolved to
