@@ -13,6 +13,14 @@
 //! lines. It is a textual check: `use std::{fs, ..}` or a
 //! `Path::exists` call is for review to catch.
 //!
+//! The engine-boundary rule: non-test code of `hightower-server` (its
+//! `src/`) must not name `.storage()`, `.index()` nor
+//! `hightower_engine::storage`, so that the server knows the store only
+//! through `KvEngine`, `SnapshotEngine` and `ReadView` (the Architecture
+//! Invariant in docs/ARCHITECTURE.md). The command-line tools that still
+//! walk segments are listed in `ENGINE_BOUNDARY_PENDING` until they move
+//! to the engine's reports; the list only shrinks.
+//!
 //! It looks at every file git tracks or would track (untracked files that
 //! no `.gitignore` excludes), so a new file is checked before its first
 //! commit. Paths with a `target` component are skipped.
@@ -41,6 +49,23 @@ const VFS_ONLY_DIRS: &[&str] = &[
 const VFS_IMPLEMENTATIONS: &[&str] = &[
     "crates/hightower-log/src/vfs.rs",
     "crates/hightower-log/src/vfs/",
+];
+
+/// Source directories whose non-test code reaches the engine through its
+/// traits only.
+const ENGINE_TRAITS_ONLY_DIRS: &[&str] = &["crates/hightower-server/src/"];
+
+/// What names the engine's internals.
+const ENGINE_INTERNALS: &[&str] = &[".storage()", ".index()", "hightower_engine::storage"];
+
+/// Command-line tools that still read segments directly (stats, verify,
+/// compact's usage table, bench), until the engine reports what they
+/// need.
+const ENGINE_BOUNDARY_PENDING: &[&str] = &[
+    "crates/hightower-server/src/commands/stats.rs",
+    "crates/hightower-server/src/commands/verify.rs",
+    "crates/hightower-server/src/commands/compact.rs",
+    "crates/hightower-server/src/commands/bench.rs",
 ];
 
 /// Runs the check and fails with one `file:line: problem` line per offender.
@@ -113,7 +138,34 @@ fn check_file(path: &str, bytes: &[u8]) -> Vec<String> {
             )
         }));
     }
+    if must_use_engine_traits(path) {
+        problems.extend(engine_internal_uses(text).into_iter().map(|line| {
+            format!(
+                "{path}:{line}: the server reaches engine internals; use `KvEngine`, `SnapshotEngine` or `ReadView`"
+            )
+        }));
+    }
     problems
+}
+
+fn must_use_engine_traits(path: &str) -> bool {
+    path.ends_with(".rs")
+        && ENGINE_TRAITS_ONLY_DIRS
+            .iter()
+            .any(|dir| path.starts_with(dir))
+        && !ENGINE_BOUNDARY_PENDING.contains(&path)
+}
+
+/// The 1-based lines of non-test code that name an engine internal (test
+/// code skipped as for the `Vfs` rule).
+fn engine_internal_uses(text: &str) -> Vec<usize> {
+    text.lines()
+        .take_while(|line| line.trim_end() != "#[cfg(test)]")
+        .enumerate()
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .filter(|(_, line)| ENGINE_INTERNALS.iter().any(|name| line.contains(name)))
+        .map(|(index, _)| index + 1)
+        .collect()
 }
 
 fn must_use_vfs(path: &str) -> bool {
@@ -257,6 +309,25 @@ mod tests {
         let text =
             "//! Docs.\nmod inner {\n    #[cfg(test)]\n    fn t() {}\n}\nuse std::fs::File;\n";
         assert_eq!(direct_fs_calls(text), vec![6]);
+    }
+
+    #[test]
+    fn the_engine_boundary_rule_covers_the_server_but_not_pending_tools() {
+        assert!(must_use_engine_traits(
+            "crates/hightower-server/src/server/commands/strings.rs"
+        ));
+        assert!(must_use_engine_traits(
+            "crates/hightower-server/src/commands/serve.rs"
+        ));
+        assert!(!must_use_engine_traits(
+            "crates/hightower-server/src/commands/stats.rs"
+        ));
+        assert!(!must_use_engine_traits(
+            "crates/hightower-engine/src/engine.rs"
+        ));
+        let text = "//! Docs.\nlet i = engine.storage().index();\n// .storage() in a comment\n\
+                    #[cfg(test)]\nmod tests { fn t() { e.storage(); } }\n";
+        assert_eq!(engine_internal_uses(text), [2]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use hightower_engine::{EngineError, KeyDisplay};
 /// What a login lockout applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockoutScope {
-    /// Too many failures for this user name (from any source).
+    /// Too many failures for this user name from this source.
     User,
     /// Too many failures from this source (for any user name).
     Source,
@@ -21,7 +21,7 @@ pub enum LockoutScope {
 impl std::fmt::Display for LockoutScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            LockoutScope::User => "user",
+            LockoutScope::User => "user from this source",
             LockoutScope::Source => "source",
         })
     }

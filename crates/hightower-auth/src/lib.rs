@@ -8,7 +8,7 @@
 //!   once.
 //! - An unknown user and a wrong password give the same
 //!   [`AuthError::InvalidCredentials`] after the same single hash. Failed
-//!   logins are limited per user name and per source ([`LoginLimits`]).
+//!   logins are limited per (user name, source) and per source ([`LoginLimits`]).
 //! - API keys (`hk_<id>_<secret>`, 32 random bytes from the OS) are shown
 //!   once and stored as hashes, compared in constant time. Revoking a key
 //!   or disabling its owner takes effect on the next call.
@@ -60,13 +60,15 @@
 //!
 //! Limits: user names have 1 to 64 bytes of ASCII letters, digits and
 //! `._-@`; passwords 8 (configurable) to 4,096 bytes; a user or key holds
-//! at most 256 grants; metadata is at most 64 KiB (configurable). Lockout
-//! counts live in memory and a restart clears them. Listing and deleting
+//! at most 256 grants; metadata is at most 64 KiB (configurable). Failed-login
+//! counts are stored under the auth prefix (at most
+//! [`LoginLimits::tracked_max`]) and survive a restart. Listing and deleting
 //! read every API key record, which is fine for thousands of keys, not for
 //! millions.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod access;
 mod api_key;
 pub mod crypto;
 pub mod error;
@@ -75,6 +77,7 @@ mod limiter;
 pub mod records;
 mod service;
 
+pub use access::{KeyRange, KeyRanges, ResolvedGrants};
 pub use api_key::{ApiKeyOptions, ApiKeyToken, NewApiKey, TOKEN_PREFIX};
 pub use crypto::{
     BlobContext, EnvelopeEncryptor, HashParams, MasterKey, PASSWORD_BYTES_MAX, PasswordHash,

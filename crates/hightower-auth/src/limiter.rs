@@ -1,10 +1,12 @@
 //! The clock the auth layer reads, and the login rate limiter: failed
-//! logins counted per user name and per source, with a lockout once a
-//! count reaches its limit within a window.
+//! logins counted per (user name, source) pair and per source, each
+//! failure past a free allowance locking that pair or source out for
+//! twice as long as the one before.
 //!
-//! The counts live in memory only (a restart clears them) and their number
-//! is bounded: when the table is full, expired entries are dropped first,
-//! then the oldest.
+//! The limiter holds the counts in memory and reports every change, which
+//! the service stores under [`crate::AUTH_PREFIX`] so that a restart keeps
+//! them. Their number is bounded: when the table is full, forgotten
+//! entries are dropped first, then the oldest.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -63,30 +65,44 @@ impl Clock for ManualClock {
 }
 
 /// How failed logins are limited.
+///
+/// Failures are counted per (user name, source) pair and per source.
+/// The first `*_failures_free` failures of a count cost nothing; each one
+/// after them locks that pair (or that source) out, for `lockout_first`,
+/// then twice as long each time, up to `lockout_max`. A lockout never
+/// reaches another source: a user whose name an attacker guesses at still
+/// logs in from anywhere else. With the defaults one source gets at most
+/// 17 guesses at one user and 32 guesses over all user names in its first
+/// hour, then 4 an hour (see `the_guesses_of_one_source_are_bounded`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginLimits {
-    /// Failures for one user name within `window` that lock it out.
-    pub user_failures_max: u32,
-    /// Failures from one source within `window` that lock it out.
-    pub source_failures_max: u32,
-    /// The window failures are counted in.
-    pub window: Duration,
-    /// How long a lockout lasts.
-    pub lockout: Duration,
-    /// The most user names plus sources tracked at once.
+    /// Failures of one user name from one source that cost nothing.
+    pub pair_failures_free: u32,
+    /// Failures from one source, over all user names, that cost nothing.
+    pub source_failures_free: u32,
+    /// The first lockout; each further failure doubles it.
+    pub lockout_first: Duration,
+    /// The longest lockout.
+    pub lockout_max: Duration,
+    /// A count with no failure for this long starts again from zero.
+    pub forget_after: Duration,
+    /// The most counts (pairs and sources together) kept at once, in
+    /// memory and in the store.
     pub tracked_max: usize,
 }
 
 impl Default for LoginLimits {
-    /// 5 failures per user or 20 per source within 15 minutes lock out for
-    /// 15 minutes; at most 100,000 names and sources tracked.
+    /// 5 free failures per pair and 20 per source, lockouts from 2 s
+    /// doubling to 15 min, counts forgotten after a day without failure,
+    /// at most 10,000 counts.
     fn default() -> Self {
         LoginLimits {
-            user_failures_max: 5,
-            source_failures_max: 20,
-            window: Duration::from_secs(15 * 60),
-            lockout: Duration::from_secs(15 * 60),
-            tracked_max: 100_000,
+            pair_failures_free: 5,
+            source_failures_free: 20,
+            lockout_first: Duration::from_secs(2),
+            lockout_max: Duration::from_secs(15 * 60),
+            forget_after: Duration::from_secs(24 * 60 * 60),
+            tracked_max: 10_000,
         }
     }
 }
@@ -95,143 +111,221 @@ impl LoginLimits {
     /// No limit: failures never lock anyone out.
     pub fn off() -> Self {
         LoginLimits {
-            user_failures_max: u32::MAX,
-            source_failures_max: u32::MAX,
-            tracked_max: 1,
+            pair_failures_free: u32::MAX,
+            source_failures_free: u32::MAX,
+            tracked_max: 0,
             ..LoginLimits::default()
         }
     }
+
+    fn is_off(&self) -> bool {
+        self.tracked_max == 0
+    }
+
+    /// The lockout after failure number `failures` of a count whose first
+    /// `free` cost nothing.
+    fn lockout_ms(&self, failures: u32, free: u32) -> u64 {
+        let Some(beyond) = failures.checked_sub(free).and_then(|n| n.checked_sub(1)) else {
+            return 0;
+        };
+        let doubled = duration_ms(self.lockout_first).saturating_mul(1_u64 << beyond.min(40));
+        doubled.min(duration_ms(self.lockout_max))
+    }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
+/// One count of failed logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
     failures: u32,
-    window_start_ms: u64,
+    last_failure_ms: u64,
     locked_until_ms: u64,
 }
 
-/// Failure counts of one scope (user names or sources).
-#[derive(Debug, Default)]
-struct Table {
-    entries: HashMap<String, Entry>,
-}
+/// The stored form of an [`Entry`]: a format version, then the fields as
+/// little-endian integers.
+const ENTRY_BYTES: usize = 1 + 4 + 8 + 8;
+const ENTRY_FORMAT_VERSION: u8 = 1;
 
-impl Table {
-    fn retry_after_ms(&self, key: &str, now_ms: u64) -> Option<u64> {
-        let entry = self.entries.get(key)?;
-        (entry.locked_until_ms > now_ms).then(|| entry.locked_until_ms - now_ms)
+impl Entry {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(ENTRY_BYTES);
+        bytes.push(ENTRY_FORMAT_VERSION);
+        bytes.extend_from_slice(&self.failures.to_le_bytes());
+        bytes.extend_from_slice(&self.last_failure_ms.to_le_bytes());
+        bytes.extend_from_slice(&self.locked_until_ms.to_le_bytes());
+        debug_assert_eq!(bytes.len(), ENTRY_BYTES);
+        bytes
     }
 
-    fn record_failure(&mut self, key: &str, now_ms: u64, failures_max: u32, limits: &LoginLimits) {
-        let window_ms = duration_ms(limits.window);
-        if !self.entries.contains_key(key) {
-            self.make_room(now_ms, window_ms, limits.tracked_max);
+    /// `None` for bytes of another length or format version.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Entry> {
+        if bytes.len() != ENTRY_BYTES || bytes[0] != ENTRY_FORMAT_VERSION {
+            return None;
         }
-        let entry = self.entries.entry(key.to_owned()).or_insert(Entry {
-            failures: 0,
-            window_start_ms: now_ms,
-            locked_until_ms: 0,
-        });
-        if now_ms.saturating_sub(entry.window_start_ms) >= window_ms {
-            entry.failures = 0;
-            entry.window_start_ms = now_ms;
-        }
-        entry.failures = entry.failures.saturating_add(1);
-        if entry.failures >= failures_max {
-            entry.locked_until_ms = now_ms.saturating_add(duration_ms(limits.lockout));
-            entry.failures = 0;
-            entry.window_start_ms = now_ms;
-        }
-    }
-
-    /// Drops entries that no longer matter; if the table is still full,
-    /// the one whose window started first.
-    fn make_room(&mut self, now_ms: u64, window_ms: u64, tracked_max: usize) {
-        if self.entries.len() < tracked_max {
-            return;
-        }
-        self.entries.retain(|_, e| {
-            e.locked_until_ms > now_ms || now_ms.saturating_sub(e.window_start_ms) < window_ms
-        });
-        while self.entries.len() >= tracked_max.max(1) {
-            let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.window_start_ms)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            self.entries.remove(&oldest);
-        }
+        let u64_at = |at: usize| bytes[at..at + 8].try_into().ok().map(u64::from_le_bytes);
+        Some(Entry {
+            failures: u32::from_le_bytes(bytes[1..5].try_into().ok()?),
+            last_failure_ms: u64_at(5)?,
+            locked_until_ms: u64_at(13)?,
+        })
     }
 }
 
-/// Counts failed logins per user name and per source.
+/// A change of the counts to store: the count's id and its new state,
+/// `None` when it is gone.
+pub(crate) type Change = (Vec<u8>, Option<Entry>);
+
+/// Counts failed logins per (user name, source) and per source.
 #[derive(Debug)]
 pub(crate) struct LoginLimiter {
     limits: LoginLimits,
-    users: Mutex<Table>,
-    sources: Mutex<Table>,
+    /// Keyed by [`pair_id`] and [`source_id`].
+    entries: Mutex<HashMap<Vec<u8>, Entry>>,
 }
 
 /// User names and sources are cut to this many bytes before they are
 /// tracked (valid user names are shorter).
 const SOURCE_BYTES_MAX: usize = 128;
 
+fn pair_id(user: &str, source: &str) -> Vec<u8> {
+    let (user, source) = (cut(user).as_bytes(), cut(source).as_bytes());
+    let mut id = Vec::with_capacity(2 + user.len() + source.len());
+    id.push(b'p');
+    // The length keeps (user, source) pairs apart whatever bytes they hold.
+    id.push(u8::try_from(user.len()).expect("cut to 128 bytes"));
+    id.extend_from_slice(user);
+    id.extend_from_slice(source);
+    id
+}
+
+fn source_id(source: &str) -> Vec<u8> {
+    let mut id = vec![b's'];
+    id.extend_from_slice(cut(source).as_bytes());
+    id
+}
+
 impl LoginLimiter {
     pub(crate) fn new(limits: LoginLimits) -> Self {
         LoginLimiter {
             limits,
-            users: Mutex::new(Table::default()),
-            sources: Mutex::new(Table::default()),
+            entries: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Fails with [`AuthError::LockedOut`] while the user or the source is
-    /// locked out.
+    /// Takes back counts read from the store (at most `tracked_max`).
+    pub(crate) fn restore(&self, stored: impl IntoIterator<Item = (Vec<u8>, Entry)>) {
+        let mut entries = self.entries.lock();
+        for (id, entry) in stored.into_iter().take(self.limits.tracked_max) {
+            entries.insert(id, entry);
+        }
+    }
+
+    /// Fails with [`AuthError::LockedOut`] while this source, or this user
+    /// name from this source, is locked out.
     pub(crate) fn check(&self, user: &str, source: &str, now_ms: u64) -> Result<()> {
-        let source = cut(source);
+        let entries = self.entries.lock();
         let locked = [
-            (
-                LockoutScope::Source,
-                self.sources.lock().retry_after_ms(source, now_ms),
-            ),
-            (
-                LockoutScope::User,
-                self.users.lock().retry_after_ms(cut(user), now_ms),
-            ),
+            (LockoutScope::Source, source_id(source)),
+            (LockoutScope::User, pair_id(user, source)),
         ];
-        for (scope, retry_after_ms) in locked {
-            if let Some(ms) = retry_after_ms {
+        for (scope, id) in locked {
+            if let Some(entry) = entries.get(&id)
+                && entry.locked_until_ms > now_ms
+            {
                 return Err(AuthError::LockedOut {
                     scope,
-                    retry_after: Duration::from_millis(ms),
+                    retry_after: Duration::from_millis(entry.locked_until_ms - now_ms),
                 });
             }
         }
         Ok(())
     }
 
-    pub(crate) fn record_failure(&self, user: &str, source: &str, now_ms: u64) {
+    /// Counts a failure of the pair and of the source; returns the counts
+    /// to store.
+    pub(crate) fn record_failure(&self, user: &str, source: &str, now_ms: u64) -> Vec<Change> {
+        if self.limits.is_off() {
+            return Vec::new();
+        }
         let limits = &self.limits;
-        self.users
-            .lock()
-            .record_failure(cut(user), now_ms, limits.user_failures_max, limits);
-        self.sources
-            .lock()
-            .record_failure(cut(source), now_ms, limits.source_failures_max, limits);
+        let mut entries = self.entries.lock();
+        let mut changes = Vec::new();
+        let counts = [
+            (pair_id(user, source), limits.pair_failures_free),
+            (source_id(source), limits.source_failures_free),
+        ];
+        for (id, free) in counts {
+            if !entries.contains_key(&id) {
+                changes.extend(make_room(&mut entries, now_ms, limits));
+            }
+            let entry = entries.entry(id.clone()).or_insert(Entry {
+                failures: 0,
+                last_failure_ms: now_ms,
+                locked_until_ms: 0,
+            });
+            if now_ms.saturating_sub(entry.last_failure_ms) >= duration_ms(limits.forget_after) {
+                entry.failures = 0;
+            }
+            entry.failures = entry.failures.saturating_add(1);
+            entry.last_failure_ms = now_ms;
+            let lockout_ms = limits.lockout_ms(entry.failures, free);
+            if lockout_ms > 0 {
+                entry.locked_until_ms = now_ms.saturating_add(lockout_ms);
+            }
+            changes.push((id, Some(*entry)));
+        }
+        changes
     }
 
-    /// A successful login clears the user's count (not the source's).
-    pub(crate) fn record_success(&self, user: &str) {
-        self.users.lock().entries.remove(cut(user));
+    /// A successful login clears the pair's count (not the source's, so
+    /// that one known password does not reset a source's guessing).
+    pub(crate) fn record_success(&self, user: &str, source: &str) -> Vec<Change> {
+        let id = pair_id(user, source);
+        match self.entries.lock().remove(&id) {
+            Some(_) => vec![(id, None)],
+            None => Vec::new(),
+        }
     }
 
     #[cfg(test)]
     fn tracked(&self) -> usize {
-        self.users.lock().entries.len() + self.sources.lock().entries.len()
+        self.entries.lock().len()
     }
+}
+
+/// Makes room for one more count: drops the counts that no longer matter
+/// (not locked, no failure for `forget_after`), then, while still full,
+/// the one whose last failure is oldest. Returns what it dropped.
+fn make_room(
+    entries: &mut HashMap<Vec<u8>, Entry>,
+    now_ms: u64,
+    limits: &LoginLimits,
+) -> Vec<Change> {
+    if entries.len() < limits.tracked_max {
+        return Vec::new();
+    }
+    let forget_ms = duration_ms(limits.forget_after);
+    let mut dropped = Vec::new();
+    entries.retain(|id, e| {
+        let keep =
+            e.locked_until_ms > now_ms || now_ms.saturating_sub(e.last_failure_ms) < forget_ms;
+        if !keep {
+            dropped.push((id.clone(), None));
+        }
+        keep
+    });
+    while entries.len() >= limits.tracked_max.max(1) {
+        let Some(oldest) = entries
+            .iter()
+            .min_by_key(|(_, e)| e.last_failure_ms)
+            .map(|(id, _)| id.clone())
+        else {
+            break;
+        };
+        entries.remove(&oldest);
+        dropped.push((oldest, None));
+    }
+    dropped
 }
 
 fn duration_ms(duration: Duration) -> u64 {
@@ -252,35 +346,52 @@ mod tests {
 
     fn limits() -> LoginLimits {
         LoginLimits {
-            user_failures_max: 3,
-            source_failures_max: 5,
-            window: Duration::from_secs(60),
-            lockout: Duration::from_secs(300),
+            pair_failures_free: 3,
+            source_failures_free: 5,
+            lockout_first: Duration::from_secs(10),
+            lockout_max: Duration::from_secs(60),
+            forget_after: Duration::from_secs(3600),
             tracked_max: 1000,
         }
     }
 
     #[test]
-    fn user_is_locked_after_max_failures_then_released() {
+    fn a_pair_locks_with_doubling_lockouts_and_other_sources_do_not() {
         let limiter = LoginLimiter::new(limits());
-        for i in 0..3 {
-            assert!(limiter.check("ada", &format!("10.0.0.{i}"), 0).is_ok());
-            limiter.record_failure("ada", &format!("10.0.0.{i}"), 0);
+        for _ in 0..3 {
+            assert!(limiter.check("ada", "attacker", 0).is_ok());
+            limiter.record_failure("ada", "attacker", 0);
         }
-        let err = limiter.check("ada", "10.0.0.9", 1000).unwrap_err();
+        assert!(limiter.check("ada", "attacker", 0).is_ok(), "3 are free");
+        limiter.record_failure("ada", "attacker", 0);
+        let err = limiter.check("ada", "attacker", 1000).unwrap_err();
         assert!(
             matches!(err, AuthError::LockedOut { scope: LockoutScope::User, retry_after }
-                if retry_after == Duration::from_secs(299)),
+                if retry_after == Duration::from_secs(9)),
             "{err}"
         );
-        assert!(limiter.check("bob", "10.0.0.9", 1000).is_ok());
-        assert!(limiter.check("ada", "10.0.0.9", 300_000).is_ok());
+        assert!(limiter.check("ada", "laptop", 1000).is_ok());
+        assert!(limiter.check("ada", "attacker", 10_000).is_ok());
+        limiter.record_failure("ada", "attacker", 10_000);
+        assert!(limiter.check("ada", "attacker", 29_999).is_err(), "doubled");
+        assert!(limiter.check("ada", "attacker", 30_000).is_ok());
     }
 
     #[test]
-    fn source_is_locked_across_user_names() {
+    fn lockouts_double_up_to_the_limit() {
+        let limits = limits();
+        assert_eq!(limits.lockout_ms(3, 3), 0);
+        assert_eq!(limits.lockout_ms(4, 3), 10_000);
+        assert_eq!(limits.lockout_ms(5, 3), 20_000);
+        assert_eq!(limits.lockout_ms(6, 3), 40_000);
+        assert_eq!(limits.lockout_ms(7, 3), 60_000);
+        assert_eq!(limits.lockout_ms(u32::MAX, 3), 60_000);
+    }
+
+    #[test]
+    fn a_source_locks_across_user_names_and_only_itself() {
         let limiter = LoginLimiter::new(limits());
-        for i in 0..5 {
+        for i in 0..6 {
             limiter.record_failure(&format!("user{i}"), "attacker", 0);
         }
         assert!(matches!(
@@ -294,43 +405,113 @@ mod tests {
     }
 
     #[test]
-    fn failures_outside_the_window_do_not_add_up() {
+    fn counts_are_forgotten_after_a_quiet_period() {
         let limiter = LoginLimiter::new(limits());
-        limiter.record_failure("ada", "s", 0);
-        limiter.record_failure("ada", "s", 1);
-        limiter.record_failure("ada", "s", 60_001);
-        assert!(limiter.check("ada", "s", 60_002).is_ok());
+        for _ in 0..3 {
+            limiter.record_failure("ada", "s", 0);
+        }
+        limiter.record_failure("ada", "s", 3_600_000);
+        assert!(limiter.check("ada", "s", 3_600_001).is_ok());
     }
 
     #[test]
-    fn success_clears_the_user_count() {
+    fn success_clears_the_pair_count_only() {
         let limiter = LoginLimiter::new(limits());
+        for i in 0..4 {
+            limiter.record_failure(&format!("u{i}"), "s", 0);
+        }
         limiter.record_failure("ada", "s", 0);
+        assert_eq!(limiter.record_success("ada", "s").len(), 1);
         limiter.record_failure("ada", "s", 0);
-        limiter.record_success("ada");
-        limiter.record_failure("ada", "s", 0);
-        assert!(limiter.check("ada", "s", 0).is_ok());
+        assert!(
+            limiter.check("ada", "s", 0).is_err(),
+            "the source counts on"
+        );
     }
 
     #[test]
-    fn the_table_stays_bounded() {
+    fn the_table_stays_bounded_and_reports_what_it_drops() {
         let limiter = LoginLimiter::new(LoginLimits {
             tracked_max: 10,
             ..limits()
         });
+        let mut dropped = 0;
         for i in 0..1000 {
-            limiter.record_failure(&format!("user{i}"), &format!("source{i}"), i);
+            let changes = limiter.record_failure(&format!("user{i}"), &format!("source{i}"), i);
+            dropped += changes.iter().filter(|(_, e)| e.is_none()).count();
         }
-        assert!(limiter.tracked() <= 20, "{}", limiter.tracked());
+        assert!(limiter.tracked() <= 10, "{}", limiter.tracked());
+        assert_eq!(dropped + limiter.tracked(), 2000);
     }
 
     #[test]
-    fn off_never_locks() {
+    fn off_never_locks_and_stores_nothing() {
         let limiter = LoginLimiter::new(LoginLimits::off());
         for i in 0..100 {
-            limiter.record_failure("ada", "s", i);
+            assert!(limiter.record_failure("ada", "s", i).is_empty());
         }
         assert!(limiter.check("ada", "s", 100).is_ok());
+    }
+
+    #[test]
+    fn entries_round_trip_and_bad_bytes_are_refused() {
+        let entry = Entry {
+            failures: 7,
+            last_failure_ms: 1 << 40,
+            locked_until_ms: u64::MAX,
+        };
+        assert_eq!(Entry::decode(&entry.encode()), Some(entry));
+        assert_eq!(Entry::decode(&entry.encode()[1..]), None);
+        let mut other_version = entry.encode();
+        other_version[0] = 2;
+        assert_eq!(Entry::decode(&other_version), None);
+    }
+
+    #[test]
+    fn pair_ids_keep_user_and_source_apart() {
+        assert_ne!(pair_id("ab", "c"), pair_id("a", "bc"));
+        assert_ne!(pair_id("a", "b"), source_id("ab"));
+    }
+
+    /// Counts the guesses an attacker from one source gets in `hours`
+    /// hours when it retries the moment each lockout ends.
+    fn guesses(limits: LoginLimits, users: u32, hours: u64) -> u32 {
+        let limiter = LoginLimiter::new(limits);
+        let end_ms = hours * 3_600_000;
+        let (mut now_ms, mut n_guesses) = (0_u64, 0_u32);
+        for _ in 0..100_000 {
+            if now_ms >= end_ms {
+                break;
+            }
+            let user = format!("user{}", n_guesses % users);
+            match limiter.check(&user, "attacker", now_ms) {
+                Ok(()) => {
+                    n_guesses += 1;
+                    limiter.record_failure(&user, "attacker", now_ms);
+                }
+                Err(AuthError::LockedOut { retry_after, .. }) => {
+                    now_ms += duration_ms(retry_after);
+                }
+                Err(other) => panic!("{other}"),
+            }
+        }
+        n_guesses
+    }
+
+    #[test]
+    fn the_guesses_of_one_source_are_bounded() {
+        let defaults = LoginLimits::default();
+        assert_eq!(guesses(defaults.clone(), 1, 1), 17, "one user, first hour");
+        assert_eq!(
+            guesses(defaults.clone(), 1_000, 1),
+            32,
+            "any users, first hour"
+        );
+        assert_eq!(
+            guesses(defaults.clone(), 1_000, 2) - 32,
+            4,
+            "then 4 an hour"
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! Every record lives under [`AUTH_PREFIX`]: users at
 //! `AUTH_PREFIX + "user/" + name`, API keys at `AUTH_PREFIX + "apikey/" +
-//! id`. A value is a 4-byte frame (magic `HA`, record kind, format
+//! id`, failed-login counts at `AUTH_PREFIX + "login/" + id` (their value
+//! the limiter's own fixed-width form). A value is a 4-byte frame (magic `HA`, record kind, format
 //! version) followed by the record in postcard. The engine checksums every
 //! record; the frame tells a record of one kind or version from another.
 
@@ -24,6 +25,7 @@ pub const LABEL_BYTES_MAX: usize = 128;
 
 const USER_SPACE: &[u8] = b"user/";
 const API_KEY_SPACE: &[u8] = b"apikey/";
+const LOGIN_SPACE: &[u8] = b"login/";
 const FRAME_MAGIC: [u8; 2] = *b"HA";
 const FRAME_BYTES: usize = 4;
 const RECORD_FORMAT_VERSION: u8 = 1;
@@ -181,6 +183,16 @@ pub(crate) fn user_key(name: &str) -> Vec<u8> {
 /// The prefix of every user record.
 pub(crate) fn users_prefix() -> Vec<u8> {
     [AUTH_PREFIX, USER_SPACE].concat()
+}
+
+/// The engine key of the failed-login count `id`.
+pub(crate) fn login_count_key(id: &[u8]) -> Vec<u8> {
+    [AUTH_PREFIX, LOGIN_SPACE, id].concat()
+}
+
+/// The prefix of every failed-login count.
+pub(crate) fn login_counts_prefix() -> Vec<u8> {
+    [AUTH_PREFIX, LOGIN_SPACE].concat()
 }
 
 /// The engine key of API key `id`.

@@ -4,20 +4,24 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hightower_engine::{Command, EngineError, Expect, KvEngine};
+use parking_lot::Mutex;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::access::{Effective, ResolvedGrants};
 use crate::api_key::{self, ApiKeyOptions, NewApiKey};
 use crate::crypto::{BlobContext, EnvelopeEncryptor, PasswordHash, SecretHasher, random_bytes};
 use crate::error::{AuthError, Result, shown};
 use crate::grants::{self, Grant, Operation};
-use crate::limiter::{Clock, LoginLimiter, LoginLimits, SystemClock};
+use crate::limiter::{Change, Clock, Entry, LoginLimiter, LoginLimits, SystemClock};
 use crate::records::{
     self, ApiKeyInfo, ApiKeyRecord, RecordKind, UserInfo, UserRecord, api_key_key, api_keys_prefix,
-    user_key, users_prefix, validate_label, validate_user_name,
+    login_count_key, login_counts_prefix, user_key, users_prefix, validate_label,
+    validate_user_name,
 };
 
 /// A read-modify-write gives up after this many version conflicts.
@@ -53,9 +57,30 @@ impl Default for AuthConfig {
 /// [`AuthService::verify_password`] and [`AuthService::verify_api_key`]
 /// make one; [`AuthService::authorize`] checks it against the records as
 /// they are at that moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// It keeps the grants it last resolved (shared by its clones) with the
+/// generation of the records they were read at, so that checking many
+/// keys reads the records once (see [`AuthService::resolve`]).
+#[derive(Clone)]
 pub struct Principal {
     identity: Identity,
+    resolved: Arc<Mutex<Option<Arc<ResolvedGrants>>>>,
+}
+
+impl PartialEq for Principal {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity == other.identity
+    }
+}
+
+impl Eq for Principal {}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +97,13 @@ enum Identity {
 }
 
 impl Principal {
+    fn new(identity: Identity) -> Self {
+        Principal {
+            identity,
+            resolved: Arc::default(),
+        }
+    }
+
     /// The user the principal is or acts for.
     pub fn user_name(&self) -> &str {
         match &self.identity {
@@ -107,6 +139,9 @@ pub struct AuthService<E: KvEngine + ?Sized> {
     encryptor: EnvelopeEncryptor,
     limiter: LoginLimiter,
     config: AuthConfig,
+    /// Bumped after every change of a user, a grant or an API key; see
+    /// [`AuthService::resolve`].
+    generation: AtomicU64,
 }
 
 impl<E: KvEngine + ?Sized> fmt::Debug for AuthService<E> {
@@ -125,19 +160,60 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
         Self::with_config(engine, hasher, encryptor, AuthConfig::default())
     }
 
-    /// A service with the given policies.
+    /// A service with the given policies. The failed-login counts stored
+    /// by an earlier service over the same engine are taken back (when
+    /// they cannot be read, the service starts without them and says so
+    /// in the log).
     pub fn with_config(
         engine: Arc<E>,
         hasher: SecretHasher,
         encryptor: EnvelopeEncryptor,
         config: AuthConfig,
     ) -> Self {
-        AuthService {
+        let service = AuthService {
             engine,
             hasher,
             encryptor,
             limiter: LoginLimiter::new(config.login_limits.clone()),
             config,
+            generation: AtomicU64::new(0),
+        };
+        service.restore_login_counts();
+        service
+    }
+
+    fn restore_login_counts(&self) {
+        let tracked_max = self.config.login_limits.tracked_max;
+        if tracked_max == 0 {
+            return;
+        }
+        let prefix = login_counts_prefix();
+        match self.engine.scan_prefix(&prefix, tracked_max) {
+            Ok(stored) => self.limiter.restore(stored.iter().filter_map(|kv| {
+                let entry = Entry::decode(&kv.value)?;
+                Some((kv.key.get(prefix.len()..)?.to_vec(), entry))
+            })),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the failed-login counts; starting without them");
+            }
+        }
+    }
+
+    /// Stores what the limiter changed. A failure to store costs only
+    /// the memory of a restart, so it is logged, not returned.
+    fn store_login_counts(&self, changes: Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let batch = changes
+            .into_iter()
+            .map(|(id, entry)| match entry {
+                Some(entry) => Command::put(login_count_key(&id), entry.encode()),
+                None => Command::delete(login_count_key(&id)),
+            })
+            .collect();
+        if let Err(error) = self.engine.submit_batch(batch) {
+            tracing::warn!(%error, "cannot store the failed-login counts");
         }
     }
 
@@ -212,6 +288,7 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
             .submit(Command::put(key, value).expecting(Expect::Absent))
         {
             Ok(_) => {
+                self.records_changed();
                 tracing::info!(user = name, "user created");
                 Ok(())
             }
@@ -226,9 +303,12 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
     ///
     /// An unknown user and a wrong password both fail with
     /// [`AuthError::InvalidCredentials`] after one Argon2 hash (against a
-    /// dummy hash for an unknown user). Failures are counted per user name
-    /// and per `source` (a client address, say); past the limit, calls
-    /// fail with [`AuthError::LockedOut`] without hashing. A disabled user
+    /// dummy hash for an unknown user). Failures are counted per (user
+    /// name, `source`) pair and per `source` (a client address, say) and
+    /// stored, so a restart keeps them; past the free allowance, calls
+    /// fail with [`AuthError::LockedOut`] without hashing for a lockout
+    /// that doubles with each failure ([`LoginLimits`]). A lockout
+    /// applies to that source only. A disabled user
     /// gets [`AuthError::UserDisabled`], but only with the right password.
     pub fn verify_password(&self, name: &str, password: &[u8], source: &str) -> Result<Principal> {
         if password.len() > crate::PASSWORD_BYTES_MAX {
@@ -241,7 +321,7 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
         self.limiter.check(name, source, now)?;
         let outcome = self.check_password(name, password);
         match &outcome {
-            Ok(_) => self.limiter.record_success(name),
+            Ok(_) => self.store_login_counts(self.limiter.record_success(name, source)),
             Err(AuthError::InvalidCredentials) => {
                 // The name is logged only when it names a user: a name that
                 // does not may be a password typed in the wrong slot.
@@ -250,7 +330,7 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
                 } else {
                     tracing::info!(source = %shown(source), "login failed for an unknown user name");
                 }
-                self.limiter.record_failure(name, source, now);
+                self.store_login_counts(self.limiter.record_failure(name, source, now));
             }
             Err(_) => {}
         }
@@ -279,12 +359,10 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
         if user.disabled {
             return Err(AuthError::UserDisabled { name: user.name });
         }
-        Ok(Principal {
-            identity: Identity::User {
-                name: user.name,
-                uid: user.uid,
-            },
-        })
+        Ok(Principal::new(Identity::User {
+            name: user.name,
+            uid: user.uid,
+        }))
     }
 
     /// Sets a new password (an administrative reset: the old one is not
@@ -351,6 +429,7 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
             let n_keys = batch.len() - 1;
             match self.engine.submit_batch(batch) {
                 Ok(_) => {
+                    self.records_changed();
                     tracing::info!(user = name, n_keys, "user deleted");
                     return Ok(());
                 }
@@ -473,6 +552,7 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
             ];
             match self.engine.submit_batch(batch) {
                 Ok(_) => {
+                    self.records_changed();
                     tracing::info!(user = owner, key_id = %id, "API key created");
                     return Ok(NewApiKey { id, token });
                 }
@@ -506,13 +586,13 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
         self.check_key_active(&key)?;
         let owner = self.load_user(&key.owner)?.map(|(user, _)| user);
         match owner {
-            Some(user) if user.uid == key.owner_uid && !user.disabled => Ok(Principal {
-                identity: Identity::ApiKey {
+            Some(user) if user.uid == key.owner_uid && !user.disabled => {
+                Ok(Principal::new(Identity::ApiKey {
                     id: key.id,
                     owner: user.name,
                     owner_uid: user.uid,
-                },
-            }),
+                }))
+            }
             Some(user) if user.uid == key.owner_uid => {
                 Err(AuthError::UserDisabled { name: user.name })
             }
@@ -536,6 +616,7 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
             let command = Command::put(api_key_key(id), value).expecting(Expect::Version(version));
             match self.engine.submit(command) {
                 Ok(_) => {
+                    self.records_changed();
                     tracing::info!(key_id = id, "API key revoked");
                     return Ok(());
                 }
@@ -568,38 +649,74 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
     /// deleted, or whose API key was revoked or expired since it was
     /// verified, is refused. An API key is allowed only what both its own
     /// grants and its owner's allow. Keys under [`crate::AUTH_PREFIX`]
-    /// need an admin grant.
+    /// need an admin grant. The records are read only when they changed
+    /// since the principal last resolved them ([`Self::resolve`]).
     pub fn authorize(
         &self,
         principal: &Principal,
         operation: Operation,
         key: &[u8],
     ) -> Result<bool> {
-        let (owner_name, owner_uid, key_grants) = match &principal.identity {
-            Identity::User { name, uid } => (name, uid, None),
+        Ok(self.resolve(principal)?.allows(operation, key))
+    }
+
+    /// The principal's grants as the records stand now: the ones it keeps
+    /// from its last call when no user, grant or API key changed since
+    /// (and its API key has not expired meanwhile), else read afresh.
+    pub fn resolve(&self, principal: &Principal) -> Result<Arc<ResolvedGrants>> {
+        // Read before the records: a change that lands during the reads
+        // bumps past it, so what is kept is resolved again next time.
+        let generation = self.generation.load(Ordering::Acquire);
+        let now = self.now_ms();
+        if let Some(kept) = principal.resolved.lock().as_ref()
+            && !kept.is_stale(generation, now)
+        {
+            return Ok(kept.clone());
+        }
+        let resolved = Arc::new(self.resolve_records(&principal.identity, generation)?);
+        *principal.resolved.lock() = Some(resolved.clone());
+        Ok(resolved)
+    }
+
+    /// Records that users, grants or API keys changed by a way other than
+    /// this service (a direct write under [`crate::AUTH_PREFIX`]), so that
+    /// every principal resolves its grants again at its next check.
+    pub fn records_changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn resolve_records(&self, identity: &Identity, generation: u64) -> Result<ResolvedGrants> {
+        let refused = ResolvedGrants::refused(generation);
+        let (owner_name, owner_uid, key_grants, expires_unix_ms) = match identity {
+            Identity::User { name, uid } => (name, uid, None, None),
             Identity::ApiKey {
                 id,
                 owner,
                 owner_uid,
             } => {
                 let Some((record, _)) = self.load_api_key(id)? else {
-                    return Ok(false);
+                    return Ok(refused);
                 };
                 if self.check_key_active(&record).is_err() || record.owner_uid != *owner_uid {
-                    return Ok(false);
+                    return Ok(refused);
                 }
-                (owner, owner_uid, record.grants)
+                (owner, owner_uid, record.grants, record.expires_unix_ms)
             }
         };
         let Some((user, _)) = self.load_user(owner_name)? else {
-            return Ok(false);
+            return Ok(refused);
         };
         if user.uid != *owner_uid || user.disabled {
-            return Ok(false);
+            return Ok(refused);
         }
-        let allowed = grants::allows(&user.grants, operation, key)
-            && key_grants.is_none_or(|g| grants::allows(&g, operation, key));
-        Ok(allowed)
+        Ok(ResolvedGrants {
+            generation,
+            grants: Some(Effective {
+                user: user.grants,
+                key: key_grants,
+            }),
+            expires_unix_ms,
+        })
     }
 
     // ----- Helpers -----
@@ -701,7 +818,10 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
             let value = records::encode(RecordKind::User, &user);
             let command = Command::put(user_key(name), value).expecting(Expect::Version(version));
             match self.engine.submit(command) {
-                Ok(_) => return Ok(user),
+                Ok(_) => {
+                    self.records_changed();
+                    return Ok(user);
+                }
                 Err(EngineError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }

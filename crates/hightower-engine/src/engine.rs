@@ -542,6 +542,15 @@ impl KvEngine for SingleNodeEngine {
     fn read_view(&self) -> Result<ReadView> {
         Ok(self.inner.read_view())
     }
+
+    fn version_of(&self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self
+            .inner
+            .storage
+            .index()
+            .get(key)
+            .map(|entry| entry.version))
+    }
 }
 
 impl SnapshotEngine for SingleNodeEngine {

@@ -69,4 +69,22 @@ impl ReadView {
     ) -> impl Iterator<Item = Result<KeyValue>> + '_ {
         self.index.range(start, end).map(|item| self.read(item))
     }
+
+    /// The keys in the range with their versions, in key order, without
+    /// reading any value (what key listings such as `SCAN` need).
+    pub fn keys_in_range(
+        &self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+    ) -> impl Iterator<Item = (Key, u64)> + '_ {
+        self.index
+            .range(start, end)
+            .map(|(key, entry)| (key, entry.version))
+    }
+
+    /// The version of `key`'s newest write in this view, `None` when the
+    /// key is absent; reads no value.
+    pub fn version_of(&self, key: &[u8]) -> Option<u64> {
+        self.index.get(key).map(|entry| entry.version)
+    }
 }

@@ -42,6 +42,13 @@ pub trait KvEngine: Send + Sync {
 
     /// A point-in-time view that later writes do not change.
     fn read_view(&self) -> Result<ReadView>;
+
+    /// The version of `key`'s newest write, `None` when the key is absent;
+    /// reads no value. The default takes a read view; an engine with an
+    /// in-memory index answers from it directly.
+    fn version_of(&self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self.read_view()?.version_of(key))
+    }
 }
 
 /// What replication needs of an engine: point-in-time state to stream,

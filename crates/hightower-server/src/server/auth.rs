@@ -14,7 +14,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use hightower_auth::{AuthError, AuthService};
+use hightower_auth::{AuthError, AuthService, KeyRanges};
 use hightower_engine::SingleNodeEngine;
 
 /// What a command does to a key: the auth layer's operations (reading a
@@ -111,6 +111,19 @@ pub trait Authorizer: Send + Sync + fmt::Debug {
     /// Whether `principal` may run `operation` on `key` (the empty key for
     /// commands that touch no key or every key).
     fn authorize(&self, principal: &Principal, operation: Operation, key: &[u8]) -> bool;
+
+    /// Every key `principal` may read, as ordered ranges: exactly the keys
+    /// for which [`Authorizer::authorize`] allows [`Operation::Read`].
+    /// `SCAN` and `KEYS` walk only these, so that nothing of other keys
+    /// shows, not even how many there are. The default reads nothing.
+    fn readable(&self, _principal: &Principal) -> KeyRanges {
+        KeyRanges::none()
+    }
+
+    /// Says that a command wrote a key under [`hightower_auth::AUTH_PREFIX`]
+    /// directly, so that users, grants and API keys may have changed and
+    /// every principal must be judged afresh at its next command.
+    fn records_changed(&self) {}
 }
 
 /// The authorizer of `--no-auth`: every connection is the user `default`
@@ -150,13 +163,19 @@ impl Authorizer for OpenAccess {
     fn authorize(&self, _principal: &Principal, _operation: Operation, _key: &[u8]) -> bool {
         true
     }
+
+    fn readable(&self, _principal: &Principal) -> KeyRanges {
+        KeyRanges::all()
+    }
 }
 
 /// The authorizer over the store's own users and API keys
 /// ([`hightower_auth::AuthService`]): passwords and API keys are checked
 /// by the service, and every command's keys against the principal's
 /// key-prefix grants as the records are at that moment (a revoked key or a
-/// disabled user is refused at its next command).
+/// disabled user is refused at its next command). The grants are read
+/// once and kept by the principal until a user, grant or API key changes
+/// (the service's generation counter), so checking a key reads no record.
 #[derive(Debug)]
 pub struct ServiceAuthorizer {
     service: Arc<AuthService<SingleNodeEngine>>,
@@ -220,6 +239,23 @@ impl Authorizer for ServiceAuthorizer {
                 false
             }
         }
+    }
+
+    fn readable(&self, principal: &Principal) -> KeyRanges {
+        let Some(credential) = principal.credential::<hightower_auth::Principal>() else {
+            return KeyRanges::none();
+        };
+        match self.service.resolve(credential) {
+            Ok(resolved) => resolved.readable(),
+            Err(error) => {
+                tracing::warn!(%error, user = principal.name(), "authorization failed; refusing");
+                KeyRanges::none()
+            }
+        }
+    }
+
+    fn records_changed(&self) {
+        self.service.records_changed();
     }
 }
 

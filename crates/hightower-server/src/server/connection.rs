@@ -125,6 +125,9 @@ enum Progress {
     Full,
     /// The next request may wait on the disk: execute on the blocking pool.
     NeedsBlocking,
+    /// The next request checks a password: execute on the password-check
+    /// pool.
+    NeedsHashing,
     /// Write the replies, then close.
     Close,
 }
@@ -257,7 +260,7 @@ async fn run(
                 return "write error or timeout";
             }
             match progress {
-                Progress::Full | Progress::NeedsBlocking => continue,
+                Progress::Full | Progress::NeedsBlocking | Progress::NeedsHashing => continue,
                 Progress::Close => return "closed by the server",
                 Progress::Drained => break,
             }
@@ -286,20 +289,43 @@ impl Connection {
     }
 }
 
-/// Executes the buffered requests, moving to the blocking pool when one
-/// of them may wait on the disk. `None` when a blocking task failed (and
-/// the connection state went with it).
+/// Where requests run, and so which of them may run there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// A network thread: none that may block or check a password.
+    Network,
+    /// tokio's blocking pool: any but a password check.
+    Blocking,
+    /// The password-check pool: the next request (a password check), then
+    /// as on a network thread.
+    Hashing,
+    /// A network thread while the password-check pool is full: the next
+    /// request (a password check) is refused, then as on `Network`.
+    HashRefused,
+}
+
+/// Executes the buffered requests, moving to the blocking pool or the
+/// password-check pool when the next request needs it. `None` when a
+/// task there failed (and the connection state went with it).
 async fn execute(
     mut connection: Connection,
     shared: &Arc<Shared>,
 ) -> Option<(Connection, Progress)> {
-    let progress = execute_buffered(&mut connection, shared, false);
-    if progress != Progress::NeedsBlocking {
-        return Some((connection, progress));
+    let progress = execute_buffered(&mut connection, shared, Lane::Network);
+    match progress {
+        Progress::NeedsBlocking => on_blocking_pool(connection, shared).await,
+        Progress::NeedsHashing => on_hash_pool(connection, shared).await,
+        _ => Some((connection, progress)),
     }
+}
+
+async fn on_blocking_pool(
+    mut connection: Connection,
+    shared: &Arc<Shared>,
+) -> Option<(Connection, Progress)> {
     let task_shared = shared.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let progress = execute_buffered(&mut connection, &task_shared, true);
+        let progress = execute_buffered(&mut connection, &task_shared, Lane::Blocking);
         (connection, progress)
     })
     .await;
@@ -312,15 +338,35 @@ async fn execute(
     }
 }
 
+async fn on_hash_pool(
+    connection: Connection,
+    shared: &Arc<Shared>,
+) -> Option<(Connection, Progress)> {
+    let task_shared = shared.clone();
+    let queued = shared.hash_pool.try_run(connection, move |mut connection| {
+        let progress = execute_buffered(&mut connection, &task_shared, Lane::Hashing);
+        (connection, progress)
+    });
+    match queued {
+        Ok(done) => match done.await {
+            Ok(done) => Some(done),
+            Err(_) => {
+                tracing::error!("a password check task failed");
+                None
+            }
+        },
+        Err(mut connection) => {
+            let progress = execute_buffered(&mut connection, shared, Lane::HashRefused);
+            Some((connection, progress))
+        }
+    }
+}
+
 /// Executes complete requests from the input buffer until it is drained,
 /// the replies reach their bound, or (unless `blocking_allowed`) a request
 /// that may block comes up. Consecutive plain sets are committed together
 /// ([`SetBatch`]).
-fn execute_buffered(
-    connection: &mut Connection,
-    shared: &Shared,
-    blocking_allowed: bool,
-) -> Progress {
+fn execute_buffered(connection: &mut Connection, shared: &Shared, mut lane: Lane) -> Progress {
     let Connection {
         session,
         parser,
@@ -374,7 +420,19 @@ fn execute_buffered(
             break Progress::Close;
         }
         let spec = request.get(0).and_then(dispatch::lookup);
-        if !blocking_allowed && dispatch::may_block(spec, writes_block) {
+        if dispatch::needs_hashing(spec, &request) {
+            match lane {
+                Lane::Network | Lane::Blocking => break Progress::NeedsHashing,
+                Lane::Hashing => lane = Lane::Network,
+                Lane::HashRefused => {
+                    lane = Lane::Network;
+                    consumed += request.frame_bytes();
+                    replies += 1;
+                    refuse_password_check(&mut sets, shared, session, output);
+                    continue;
+                }
+            }
+        } else if lane != Lane::Blocking && dispatch::may_block(spec, writes_block) {
             break Progress::NeedsBlocking;
         }
         consumed += request.frame_bytes();
@@ -387,7 +445,9 @@ fn execute_buffered(
             session,
             out: output,
         };
-        if sets.try_add(&mut ctx, &request) {
+        // A write under the auth prefix runs alone, so that dispatch sees it.
+        let auth_record = spec.is_some_and(|spec| dispatch::names_auth_record(spec, &request));
+        if !auth_record && sets.try_add(&mut ctx, &request) {
             continue;
         }
         sets.flush(&mut ctx);
@@ -403,6 +463,24 @@ fn execute_buffered(
     });
     input.advance(consumed);
     progress
+}
+
+/// Answers a password check that found the password-check pool full.
+fn refuse_password_check(
+    sets: &mut SetBatch,
+    shared: &Shared,
+    session: &mut Session,
+    output: &mut Vec<u8>,
+) {
+    sets.flush(&mut Ctx {
+        shared,
+        session,
+        out: output,
+    });
+    ServerMetrics::add(&shared.metrics.command_errors, 1);
+    tracing::debug!(id = session.id, peer = %session.peer, "password check refused: the pool is full");
+    ReplyWriter::new(output, session.protocol)
+        .error("ERR too many password checks in progress; retry later (an API key needs none)");
 }
 
 /// The text of a protocol error; before authentication the limits named

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
+use hightower_auth::{AUTH_PREFIX, KeyRanges, TOKEN_PREFIX};
 use hightower_engine::{EngineError, SingleNodeEngine};
 
 use crate::server::Shared;
@@ -61,6 +62,17 @@ impl Ctx<'_> {
             .principal
             .as_ref()
             .is_some_and(|principal| self.shared.authorizer.authorize(principal, operation, key))
+    }
+
+    /// Every key the connection may read, as ordered ranges (none before
+    /// `AUTH`).
+    pub(crate) fn readable(&self) -> KeyRanges {
+        self.session
+            .principal
+            .as_ref()
+            .map_or_else(KeyRanges::none, |principal| {
+                self.shared.authorizer.readable(principal)
+            })
     }
 
     pub(crate) fn principal(&self) -> Option<&Principal> {
@@ -173,8 +185,11 @@ pub(crate) enum Blocking {
     Never,
     /// When writes wait for an fsync (`sync` durability).
     WhenWritesSync,
-    /// Always: compaction, password hashing, whole-store walks.
+    /// Always: compaction, whole-store walks.
     Always,
+    /// When it checks a password: on the password-check pool
+    /// (`hashing.rs`), never on the blocking pool.
+    Hashing,
 }
 
 /// One command's entry in the table; `COMMAND` reports it.
@@ -273,10 +288,24 @@ pub(crate) fn may_block(spec: Option<&CommandSpec>, writes_block: bool) -> bool 
         return false;
     };
     match spec.blocking {
-        Blocking::Never => false,
+        Blocking::Never | Blocking::Hashing => false,
         Blocking::WhenWritesSync => writes_block,
         Blocking::Always => true,
     }
+}
+
+/// Whether the request checks a password, and so runs on the
+/// password-check pool: `AUTH` and `HELLO ... AUTH`, except an `AUTH`
+/// with an API key, whose check is a fast hash.
+pub(crate) fn needs_hashing(spec: Option<&CommandSpec>, request: &Request<'_>) -> bool {
+    if spec.is_none_or(|spec| spec.blocking != Blocking::Hashing) {
+        return false;
+    }
+    let api_key = request.len() <= 3
+        && request
+            .get(request.len().saturating_sub(1))
+            .is_some_and(|secret| secret.starts_with(TOKEN_PREFIX.as_bytes()));
+    !api_key && request.args().any(|arg| arg.eq_ignore_ascii_case(b"AUTH"))
 }
 
 /// Executes one non-empty request whose name [`lookup`] resolved to
@@ -288,6 +317,9 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, request: &Request<'_>, spec: Option<&Co
         Some(spec) => check(ctx, spec, request).and_then(|()| (spec.handler)(ctx, request)),
         None => Err(unknown_command(request)),
     };
+    if spec.is_some_and(|spec| names_auth_record(spec, request)) {
+        ctx.shared.authorizer.records_changed();
+    }
     let reply_bytes = ctx.out.len() - reply_start;
     let result = match result {
         Ok(()) if reply_bytes > ctx.shared.config.reply_bytes_max => {
@@ -304,6 +336,16 @@ pub(crate) fn execute(ctx: &mut Ctx<'_>, request: &Request<'_>, spec: Option<&Co
         ctx.out.truncate(reply_start);
         ctx.reply().error(error.text());
     }
+}
+
+/// Whether the command writes a key under the auth prefix: run by an
+/// admin, it may change users, grants or API keys behind the auth
+/// service's back, so principals must resolve their grants again.
+pub(crate) fn names_auth_record(spec: &CommandSpec, request: &Request<'_>) -> bool {
+    spec.access == Access::Keys(Operation::Write)
+        && spec
+            .key_positions(request.len())
+            .any(|i| request.arg(i).starts_with(AUTH_PREFIX))
 }
 
 /// The checks every command passes before its handler runs.

@@ -18,8 +18,10 @@
 //!   replies (and about 256 KiB beyond its last one) waiting to be sent;
 //!   the server reads no more of its requests until they are written.
 //! - Engine calls that may wait on the disk (writes under `sync`
-//!   durability, compaction, password checks) run on tokio's blocking
-//!   pool, so they never stall the network threads.
+//!   durability, compaction) run on tokio's blocking pool, so they never
+//!   stall the network threads; password checks run on their own bounded
+//!   pool ([`hashing`]), so an `AUTH` flood gets fast refusals and never
+//!   holds the threads writes wait on.
 //! - Shutdown stops accepting, lets every connection finish the requests
 //!   it has read, then syncs the engine.
 
@@ -31,6 +33,7 @@ pub mod config;
 mod connection;
 mod dispatch;
 pub mod glob;
+mod hashing;
 pub mod metrics;
 pub mod resp;
 pub mod scan;
@@ -51,6 +54,7 @@ pub use auth::{AuthFailure, Authorizer, OpenAccess, Operation, Principal};
 pub use config::{DurabilityMode, ServerConfig};
 
 use crate::server::cache::ValueCache;
+use crate::server::hashing::HashPool;
 use crate::server::metrics::{Gauges, ServerMetrics};
 use crate::server::resp::ParserLimits;
 use crate::server::scan::CursorTable;
@@ -74,6 +78,9 @@ pub enum ServerError {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// The password-check threads could not be started.
+    #[error("cannot start the password-check threads: {0}")]
+    Threads(#[source] std::io::Error),
     /// The engine failed while the server shut down.
     #[error("engine: {0}")]
     Engine(#[from] hightower_engine::EngineError),
@@ -90,6 +97,8 @@ pub struct Shared {
     metrics: ServerMetrics,
     cache: Option<ValueCache>,
     cursors: Mutex<CursorTable>,
+    /// The threads that check passwords.
+    hash_pool: HashPool,
     next_client_id: AtomicU64,
     /// Bytes held in the input buffers of connections not yet
     /// authenticated, all together (see `connection.rs`).
@@ -102,7 +111,8 @@ impl Shared {
         config: ServerConfig,
         engine: Arc<SingleNodeEngine>,
         authorizer: Arc<dyn Authorizer>,
-    ) -> Self {
+    ) -> Result<Self, ServerError> {
+        let hash_pool = HashPool::new().map_err(ServerError::Threads)?;
         let engine_limits = &engine.config().limits;
         let limits = ParserLimits {
             bulk_bytes_max: engine_limits
@@ -114,7 +124,7 @@ impl Shared {
             ..ParserLimits::default()
         };
         let cache = ValueCache::new(config.value_cache_mib.saturating_mul(1024 * 1024));
-        Shared {
+        Ok(Shared {
             engine,
             authorizer,
             config,
@@ -122,10 +132,11 @@ impl Shared {
             metrics: ServerMetrics::default(),
             cache,
             cursors: Mutex::new(CursorTable::default()),
+            hash_pool,
             next_client_id: AtomicU64::new(1),
             unauthenticated_input_bytes: Arc::new(AtomicUsize::new(0)),
             started: Instant::now(),
-        }
+        })
     }
 
     /// The engine served.
@@ -208,7 +219,7 @@ impl Server {
         Ok(Server {
             listener,
             metrics_listener,
-            shared: Arc::new(Shared::new(config, engine, authorizer)),
+            shared: Arc::new(Shared::new(config, engine, authorizer)?),
         })
     }
 

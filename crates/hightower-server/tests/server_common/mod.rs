@@ -246,3 +246,99 @@ pub(crate) fn read_value(stream: &mut TcpStream) -> Result<Value> {
 pub(crate) fn bulk(text: &str) -> Value {
     Value::Bulk(text.as_bytes().to_vec())
 }
+
+/// The first admin's password, from the file the first start wrote.
+pub(crate) fn admin_password(server: &TestServer) -> Result<String> {
+    let path = server.data_dir.join("admin-password");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    Ok(text.trim().to_string())
+}
+
+/// Runs a `hightower` management command on a stopped server's data,
+/// with `stdin` as its input; returns its standard output.
+pub(crate) fn run_hightower(data: &Path, args: &[&str], stdin: &str) -> Result<String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hightower"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let written = child
+        .stdin
+        .take()
+        .context("stdin is piped")?
+        .write_all(stdin.as_bytes());
+    // A command that needs no password may exit before reading it.
+    if let Err(error) = written
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(error.into());
+    }
+    let output = child.wait_with_output()?;
+    ensure!(output.status.success(), "hightower {args:?}: {output:?}");
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// Adds a user with `password` and one grant (`read:b:`, say) to a
+/// stopped server's data.
+pub(crate) fn add_user(data: &Path, name: &str, password: &str, grant: &str) -> Result<()> {
+    run_hightower(
+        data,
+        &["user", "add", name, "--grant", grant, "--password-stdin"],
+        &format!("{password}\n"),
+    )?;
+    Ok(())
+}
+
+/// A raw socket to `addr` whose local end is `source` (another loopback
+/// address, such as 127.0.0.2, to stand for a second client machine).
+pub(crate) fn raw_from(source: std::net::IpAddr, addr: SocketAddr) -> Result<TcpStream> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(source, 0))?;
+        socket.connect(addr).await
+    })?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(SOCKET_TIMEOUT))?;
+    stream.set_write_timeout(Some(SOCKET_TIMEOUT))?;
+    Ok(stream)
+}
+
+/// Sends one command on a raw socket and reads its reply.
+pub(crate) fn call(stream: &mut TcpStream, args: &[&[u8]]) -> Result<Value> {
+    let mut request = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        request.extend_from_slice(arg);
+        request.extend_from_slice(b"\r\n");
+    }
+    stream.write_all(&request)?;
+    read_value(stream)
+}
+
+/// Fetches `path` from an HTTP endpoint (the metrics one).
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(SOCKET_TIMEOUT))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// The value of one sample line (`name value`) of a Prometheus text.
+pub(crate) fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}

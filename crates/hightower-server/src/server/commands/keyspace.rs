@@ -1,12 +1,17 @@
 //! Commands over the whole keyspace: SCAN, KEYS and DBSIZE.
 //!
-//! They walk a snapshot of the in-memory index (keys only; no value is
-//! read), starting at the literal prefix of the pattern, and return only
-//! the keys the connection may read.
+//! SCAN and KEYS walk a read view's keys (no value is read) over the
+//! ranges the connection may read ([`Ctx::readable`]) cut to the literal
+//! prefix of the pattern. Every key they examine is readable, so their
+//! cursors, counts and time depend on readable keys only: nothing shows of
+//! other keys, the auth records included (a range seek costs a logarithm
+//! of the store's size, whatever lies between the ranges).
 
 use std::ops::Bound;
 
-use crate::server::auth::Operation;
+use hightower_auth::KeyRanges;
+use hightower_engine::{KvEngine, ReadView};
+
 use crate::server::commands::{is, parse_int};
 use crate::server::dispatch::{CommandError, CommandResult, Ctx};
 use crate::server::glob::Glob;
@@ -56,17 +61,35 @@ fn scan_options(request: &Request<'_>) -> Result<ScanOptions, CommandError> {
     Ok(options)
 }
 
-/// The first key after `prefix` and all keys starting with it, `None`
-/// when there is none (the prefix is empty or all 0xff bytes).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
+/// The keys one `SCAN` call examined, and whether any readable key
+/// follows them.
+struct Page {
+    keys: Vec<Vec<u8>>,
+    more: bool,
+}
+
+/// Up to `count` keys of `ranges` after `after` (from the start when
+/// `None`), in key order.
+fn walk(view: &ReadView, ranges: &KeyRanges, after: Option<&[u8]>, count: usize) -> Page {
+    let mut keys = Vec::new();
+    for range in ranges.ranges() {
+        let end = range.end.as_deref();
+        if after.is_some_and(|after| end.is_some_and(|end| after >= end)) {
+            continue;
+        }
+        let start = match after {
+            Some(after) if after >= range.start.as_slice() => Bound::Excluded(after),
+            _ => Bound::Included(range.start.as_slice()),
+        };
+        let end = end.map_or(Bound::Unbounded, Bound::Excluded);
+        for (key, _) in view.keys_in_range(start, end) {
+            if keys.len() == count {
+                return Page { keys, more: true };
+            }
+            keys.push(key.to_vec());
         }
     }
-    None
+    Page { keys, more: false }
 }
 
 pub(crate) fn scan(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
@@ -90,27 +113,18 @@ pub(crate) fn scan(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
         ),
     };
     let prefix = options.glob.as_ref().map_or(&b""[..], Glob::literal_prefix);
-    let start = match &after {
-        Some(last) if last.as_slice() >= prefix => Bound::Excluded(last.as_slice()),
-        _ => Bound::Included(prefix),
-    };
-    let end_key = prefix_end(prefix);
-    let end = end_key.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-    let snapshot = ctx.engine().storage().index().snapshot();
-    let mut keys = snapshot.range(start, end);
-    let mut found = Vec::new();
-    let mut last_examined = None;
-    for (key, _) in keys.by_ref().take(options.count) {
-        let wanted = !options.other_type
-            && options.glob.as_ref().is_none_or(|glob| glob.matches(&key))
-            && ctx.may(Operation::Read, &key);
-        if wanted {
-            found.push(key.to_vec());
-        }
-        last_examined = Some(key);
-    }
-    let next_cursor = match (keys.next(), last_examined) {
-        (Some(_), Some(last)) => ctx.shared.cursors.lock().insert(last.to_vec()),
+    let ranges = ctx.readable().with_prefix(prefix);
+    let view = ctx.engine().read_view()?;
+    let page = walk(&view, &ranges, after.as_deref(), options.count);
+    let found: Vec<&Vec<u8>> = page
+        .keys
+        .iter()
+        .filter(|key| {
+            !options.other_type && options.glob.as_ref().is_none_or(|glob| glob.matches(key))
+        })
+        .collect();
+    let next_cursor = match page.keys.last() {
+        Some(last) if page.more => ctx.shared.cursors.lock().insert(last.clone()),
         _ => 0,
     };
     let mut reply = ctx.reply();
@@ -125,11 +139,20 @@ pub(crate) fn keys(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
     let glob = Glob::new(request.arg(1));
     let prefix = glob.literal_prefix();
     let reply_bytes_max = ctx.shared.config.reply_bytes_max;
-    let snapshot = ctx.engine().storage().index().snapshot();
+    let ranges = ctx.readable().with_prefix(prefix);
+    let view = ctx.engine().read_view()?;
     let mut found = Vec::new();
     let mut reply_bytes = 0_usize;
-    for (key, _) in snapshot.prefix(prefix) {
-        if glob.matches(&key) && ctx.may(Operation::Read, &key) {
+    for range in ranges.ranges() {
+        let start = Bound::Included(range.start.as_slice());
+        let end = range
+            .end
+            .as_deref()
+            .map_or(Bound::Unbounded, Bound::Excluded);
+        for (key, _) in view.keys_in_range(start, end) {
+            if !glob.matches(&key) {
+                continue;
+            }
             reply_bytes += key.len() + 16;
             if reply_bytes > reply_bytes_max {
                 return Err(CommandError::err(format_args!(
@@ -150,17 +173,4 @@ pub(crate) fn dbsize(ctx: &mut Ctx<'_>, _request: &Request<'_>) -> CommandResult
     let n_keys = ctx.engine().len() as i64;
     ctx.reply().integer(n_keys);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_ends_skip_trailing_ff_bytes() {
-        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
-        assert_eq!(prefix_end(b"\xff\xff"), None);
-        assert_eq!(prefix_end(b""), None);
-    }
 }

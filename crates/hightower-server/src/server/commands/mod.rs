@@ -10,7 +10,7 @@ mod versioned;
 
 use crate::server::auth::Operation::{Admin, Read, Write};
 use crate::server::dispatch::Access::{Connection, Filtered, Global, Keys};
-use crate::server::dispatch::Blocking::{Always, Never, WhenWritesSync};
+use crate::server::dispatch::Blocking::{Always, Hashing, Never, WhenWritesSync};
 use crate::server::dispatch::{Access, Blocking, CommandError, CommandSpec, Handler};
 use crate::server::resp::parse_i64;
 
@@ -62,7 +62,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         &["no-auth", "fast"],
         NO_KEYS,
         PRE_AUTH,
-        Always,
+        Hashing,
         connection::hello,
     ),
     spec(
@@ -71,7 +71,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         &["no-auth", "fast"],
         NO_KEYS,
         PRE_AUTH,
-        Always,
+        Hashing,
         connection::auth,
     ),
     spec(

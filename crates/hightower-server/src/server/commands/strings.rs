@@ -22,11 +22,11 @@ pub(crate) fn get(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
         return reply_value(ctx, found.as_ref());
     };
     // The cache serves a value only at the version the index has now.
-    let Some(entry) = ctx.engine().storage().index().get(key) else {
+    let Some(version) = ctx.engine().version_of(key)? else {
         return reply_value(ctx, None);
     };
     let mut reply = ReplyWriter::new(ctx.out, ctx.session.protocol);
-    if cache.read_at(key, entry.version, |value| reply.bulk(value)) {
+    if cache.read_at(key, version, |value| reply.bulk(value)) {
         ServerMetrics::add(&ctx.metrics().value_cache_hits, 1);
         count_lookup(ctx, true);
         return Ok(());
@@ -242,12 +242,12 @@ pub(crate) fn del(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
     keys.sort_unstable();
     keys.dedup();
     for _ in 0..CAS_ATTEMPTS_MAX {
-        let index = ctx.engine().storage().index();
+        let view = ctx.engine().read_view()?;
         let deletes: Vec<Command> = keys
             .iter()
             .filter_map(|key| {
-                let entry = index.get(key)?;
-                Some(Command::delete(*key).expecting(Expect::Version(entry.version)))
+                let version = view.version_of(key)?;
+                Some(Command::delete(*key).expecting(Expect::Version(version)))
             })
             .collect();
         let n_deleted = deletes.len() as i64;
@@ -267,11 +267,11 @@ pub(crate) fn del(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
 pub(crate) fn exists(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
     let mut n_found = 0;
     if request.len() == 2 {
-        n_found += i64::from(ctx.engine().storage().index().get(request.arg(1)).is_some());
+        n_found += i64::from(ctx.engine().version_of(request.arg(1))?.is_some());
     } else {
-        let snapshot = ctx.engine().storage().index().snapshot();
+        let view = ctx.engine().read_view()?;
         for key in request.args().skip(1) {
-            n_found += i64::from(snapshot.get(key).is_some());
+            n_found += i64::from(view.version_of(key).is_some());
         }
     }
     ctx.reply().integer(n_found);
@@ -279,7 +279,7 @@ pub(crate) fn exists(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult 
 }
 
 pub(crate) fn type_of(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
-    let found = ctx.engine().storage().index().get(request.arg(1)).is_some();
+    let found = ctx.engine().version_of(request.arg(1))?.is_some();
     ctx.reply().simple(if found { "string" } else { "none" });
     Ok(())
 }
@@ -338,7 +338,7 @@ fn add_to(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CommandResult {
 pub(crate) fn other_type(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
     let key = request.arg(1);
     ctx.require(Operation::Read, key)?;
-    if ctx.engine().storage().index().get(key).is_some() {
+    if ctx.engine().version_of(key)?.is_some() {
         return Err(CommandError::wrong_type());
     }
     Err(CommandError::err(format_args!(
