@@ -187,6 +187,20 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
+    /// A request over arguments held elsewhere (a queued transaction):
+    /// argument `i` is `data[spans[i]]`.
+    ///
+    /// # Panics
+    /// Later, in [`Request::arg`], when a span lies outside `data`.
+    pub fn from_parts(data: &'a [u8], spans: &'a [Range<usize>]) -> Self {
+        debug_assert!(spans.iter().all(|span| span.end <= data.len()));
+        Request {
+            data,
+            spans,
+            frame_bytes: 0,
+        }
+    }
+
     /// Number of arguments, the command name included (0 for an empty line
     /// or an empty array, which a server skips).
     pub fn len(&self) -> usize {
