@@ -313,9 +313,9 @@ impl RequestParser {
     /// The argument count of an array header, checked against the limits.
     fn array_length(&self, len: i64) -> Result<usize> {
         match len {
-            // `*-1` (a null array) and `*0` carry no command.
-            -1 | 0 => Ok(0),
-            n if n < 0 => Err(ProtocolError::InvalidMultibulkLength),
+            // `*0` and any negative length (`*-1`, a null array) carry no
+            // command: Redis skips them.
+            n if n <= 0 => Ok(0),
             n => {
                 let claimed = n as u64;
                 if claimed > self.limits.args_max as u64 {
@@ -1029,7 +1029,6 @@ mod tests {
                 b"*99999999999999999999\r\n",
                 ProtocolError::InvalidMultibulkLength,
             ),
-            (b"*-2\r\n", ProtocolError::InvalidMultibulkLength),
             (b"*1\r\n$-1\r\n", ProtocolError::InvalidBulkLength),
             (b"*1\r\n$12a\r\n", ProtocolError::InvalidBulkLength),
             (b"*1\r\n$\r\n", ProtocolError::InvalidBulkLength),

@@ -522,6 +522,24 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         Never,
         strings_more::lcs,
     ),
+    spec(
+        "setbit",
+        4,
+        WRITE,
+        ONE_KEY,
+        Keys(Write),
+        WhenWritesSync,
+        strings_more::setbit,
+    ),
+    spec(
+        "getbit",
+        3,
+        READ,
+        ONE_KEY,
+        Keys(Read),
+        Never,
+        strings_more::getbit,
+    ),
     // More keyspace and server.
     spec(
         "rename",

@@ -1,5 +1,6 @@
 //! More string commands: APPEND, STRLEN, GETRANGE, SETRANGE, SETNX,
-//! GETDEL, INCRBYFLOAT and LCS, with Redis 7's replies and error texts.
+//! GETDEL, INCRBYFLOAT, LCS, SETBIT and GETBIT, with Redis 7's replies
+//! and error texts.
 //!
 //! Each is written against an [`Overlay`], so the same code runs alone
 //! (read, write on condition that nothing read has changed, retry) and
@@ -168,6 +169,69 @@ pub(crate) fn getdel_in(
     };
     overlay.delete(key)?;
     ctx.reply().bulk(&value);
+    Ok(())
+}
+
+/// A bit offset as Redis checks it: not negative, and its byte within
+/// the value limit.
+fn bit_offset(ctx: &Ctx<'_>, arg: &[u8]) -> Result<(usize, u8), CommandError> {
+    let out_of_range = || CommandError::err("bit offset is not an integer or out of range");
+    let offset =
+        u64::try_from(parse_int(arg).map_err(|_| out_of_range())?).map_err(|_| out_of_range())?;
+    let byte = offset >> 3;
+    if byte >= ctx.engine().config().limits.value_bytes_max as u64 {
+        return Err(out_of_range());
+    }
+    // Bit 0 is the most significant bit of the first byte.
+    Ok((byte as usize, 0x80 >> (offset & 7)))
+}
+
+pub(crate) fn setbit(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
+    atomically(ctx, request, setbit_in)
+}
+
+pub(crate) fn setbit_in(
+    ctx: &mut Ctx<'_>,
+    overlay: &mut Overlay<'_>,
+    request: &Request<'_>,
+) -> CommandResult {
+    let key = request.arg(1);
+    ctx.require(Operation::Read, key)?;
+    let (byte, mask) = bit_offset(ctx, request.arg(2))?;
+    let on = match request.arg(3) {
+        b"0" => false,
+        b"1" => true,
+        _ => return Err(CommandError::err("bit is not an integer or out of range")),
+    };
+    let mut value = overlay.get(key)?.map(<[u8]>::to_vec).unwrap_or_default();
+    if value.len() <= byte {
+        value.resize(byte + 1, 0);
+    }
+    let old = value[byte] & mask != 0;
+    if on {
+        value[byte] |= mask;
+    } else {
+        value[byte] &= !mask;
+    }
+    overlay.put(key, value)?;
+    ctx.reply().integer(i64::from(old));
+    Ok(())
+}
+
+pub(crate) fn getbit(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
+    // A read only: the overlay commits nothing.
+    atomically(ctx, request, getbit_in)
+}
+
+pub(crate) fn getbit_in(
+    ctx: &mut Ctx<'_>,
+    overlay: &mut Overlay<'_>,
+    request: &Request<'_>,
+) -> CommandResult {
+    let (byte, mask) = bit_offset(ctx, request.arg(2))?;
+    let value = overlay.get(request.arg(1))?.unwrap_or_default();
+    let on = value.get(byte).is_some_and(|b| b & mask != 0);
+    ctx.reply().integer(i64::from(on));
     Ok(())
 }
 

@@ -115,6 +115,8 @@ fn in_transaction(name: &str) -> InTransaction {
         "setnx" => In(strings_more::setnx_in),
         "getdel" => In(strings_more::getdel_in),
         "lcs" => In(strings_more::lcs_in),
+        "setbit" => In(strings_more::setbit_in),
+        "getbit" => In(strings_more::getbit_in),
         "rename" => In(keyspace_more::rename_in),
         "renamenx" => In(keyspace_more::renamenx_in),
         "copy" => In(keyspace_more::copy_in),
