@@ -37,7 +37,9 @@ impl SetBatch {
     /// Takes `request` into the batch when it is a plain `SET` that would
     /// succeed on its own; returns whether it did.
     pub(crate) fn try_add(&mut self, ctx: &mut Ctx<'_>, request: &Request<'_>) -> bool {
-        if request.len() != 3 || !request.arg(0).eq_ignore_ascii_case(b"SET") {
+        // Inside MULTI a set is queued, not run.
+        let plain_set = request.len() == 3 && request.arg(0).eq_ignore_ascii_case(b"SET");
+        if !plain_set || ctx.session.multi.active() {
             return false;
         }
         let (key, value) = (request.arg(1), request.arg(2));

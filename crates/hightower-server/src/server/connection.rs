@@ -32,6 +32,7 @@ use tokio::task::JoinSet;
 use crate::server::Shared;
 use crate::server::auth::Principal;
 use crate::server::coalesce::SetBatch;
+use crate::server::commands::transactions::MultiState;
 use crate::server::dispatch::{self, Ctx};
 use crate::server::metrics::ServerMetrics;
 use crate::server::resp::{
@@ -73,6 +74,8 @@ pub(crate) struct Session {
     pub(crate) created: Instant,
     /// Set by `QUIT` (and fatal errors): close after the replies are sent.
     pub(crate) closing: bool,
+    /// `MULTI`'s queue and `WATCH`'s keys.
+    pub(crate) multi: MultiState,
 }
 
 /// What the state of a connection is moved around as, between the network
@@ -184,6 +187,7 @@ async fn serve(
         principal: (!authorizer.requires_auth()).then(|| authorizer.default_principal()),
         created: Instant::now(),
         closing: false,
+        multi: MultiState::default(),
     };
     let limits = match session.principal {
         Some(_) => shared.limits,

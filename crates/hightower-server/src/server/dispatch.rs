@@ -14,6 +14,7 @@ use hightower_engine::{EngineError, SingleNodeEngine};
 use crate::server::Shared;
 use crate::server::auth::{Operation, Principal};
 use crate::server::commands;
+use crate::server::commands::transactions;
 use crate::server::connection::Session;
 use crate::server::metrics::ServerMetrics;
 use crate::server::resp::{ReplyWriter, Request};
@@ -313,12 +314,21 @@ pub(crate) fn needs_hashing(spec: Option<&CommandSpec>, request: &Request<'_>) -
 pub(crate) fn execute(ctx: &mut Ctx<'_>, request: &Request<'_>, spec: Option<&CommandSpec>) {
     ServerMetrics::add(&ctx.shared.metrics.commands_processed, 1);
     let reply_start = ctx.out.len();
+    // Inside MULTI a command is checked as if it ran, then queued; one
+    // refused while queueing makes EXEC abort.
+    let queues = ctx.session.multi.active() && spec.is_none_or(transactions::is_queued);
     let result = match spec {
+        Some(spec) if queues => {
+            check(ctx, spec, request).and_then(|()| transactions::queue(ctx, spec, request))
+        }
         Some(spec) => check(ctx, spec, request).and_then(|()| (spec.handler)(ctx, request)),
         None => Err(unknown_command(request)),
     };
     if spec.is_some_and(|spec| names_auth_record(spec, request)) {
         ctx.shared.authorizer.records_changed();
+    }
+    if queues && result.is_err() {
+        ctx.session.multi.fail();
     }
     let reply_bytes = ctx.out.len() - reply_start;
     let result = match result {

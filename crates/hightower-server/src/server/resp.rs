@@ -187,6 +187,20 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
+    /// A request over arguments held elsewhere (a queued transaction):
+    /// argument `i` is `data[spans[i]]`.
+    ///
+    /// # Panics
+    /// Later, in [`Request::arg`], when a span lies outside `data`.
+    pub fn from_parts(data: &'a [u8], spans: &'a [Range<usize>]) -> Self {
+        debug_assert!(spans.iter().all(|span| span.end <= data.len()));
+        Request {
+            data,
+            spans,
+            frame_bytes: 0,
+        }
+    }
+
     /// Number of arguments, the command name included (0 for an empty line
     /// or an empty array, which a server skips).
     pub fn len(&self) -> usize {
@@ -299,9 +313,9 @@ impl RequestParser {
     /// The argument count of an array header, checked against the limits.
     fn array_length(&self, len: i64) -> Result<usize> {
         match len {
-            // `*-1` (a null array) and `*0` carry no command.
-            -1 | 0 => Ok(0),
-            n if n < 0 => Err(ProtocolError::InvalidMultibulkLength),
+            // `*0` and any negative length (`*-1`, a null array) carry no
+            // command: Redis skips them.
+            n if n <= 0 => Ok(0),
             n => {
                 let claimed = n as u64;
                 if claimed > self.limits.args_max as u64 {
@@ -1015,7 +1029,6 @@ mod tests {
                 b"*99999999999999999999\r\n",
                 ProtocolError::InvalidMultibulkLength,
             ),
-            (b"*-2\r\n", ProtocolError::InvalidMultibulkLength),
             (b"*1\r\n$-1\r\n", ProtocolError::InvalidBulkLength),
             (b"*1\r\n$12a\r\n", ProtocolError::InvalidBulkLength),
             (b"*1\r\n$\r\n", ProtocolError::InvalidBulkLength),

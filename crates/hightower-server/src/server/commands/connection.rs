@@ -1,5 +1,5 @@
 //! Connection and introspection commands: PING, ECHO, HELLO, AUTH, QUIT,
-//! SELECT, CLIENT, COMMAND, ACL and CONFIG GET.
+//! SELECT, CLIENT, COMMAND and ACL.
 
 use crate::server::SERVER_VERSION;
 use hightower_auth::TOKEN_PREFIX;
@@ -7,7 +7,6 @@ use hightower_auth::TOKEN_PREFIX;
 use crate::server::auth::{AuthFailure, DEFAULT_USER, Principal};
 use crate::server::commands::{TABLE, is, parse_int};
 use crate::server::dispatch::{CommandError, CommandResult, CommandSpec, Ctx, lookup};
-use crate::server::glob::Glob;
 use crate::server::metrics::ServerMetrics;
 use crate::server::resp::{Protocol, ReplyWriter, Request};
 
@@ -263,7 +262,7 @@ fn client_info_line(ctx: &Ctx<'_>) -> String {
     )
 }
 
-fn unknown_subcommand(sub: &[u8], command: &str) -> CommandError {
+pub(crate) fn unknown_subcommand(sub: &[u8], command: &str) -> CommandError {
     CommandError::err(format_args!(
         "unknown subcommand or wrong number of arguments for '{}'. Try {command} HELP.",
         String::from_utf8_lossy(&sub[..sub.len().min(64)])
@@ -332,56 +331,4 @@ pub(crate) fn acl(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
         .unwrap_or_default();
     ctx.reply().bulk(name.as_bytes());
     Ok(())
-}
-
-/// `CONFIG GET pattern...`: the settings a Redis client may ask for
-/// (`redis-benchmark` asks for `save` and `appendonly`), under their
-/// Redis names. `CONFIG SET` is refused: settings change by restart.
-pub(crate) fn config(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
-    let sub = request.arg(1);
-    if !is(sub, "GET") || request.len() < 3 {
-        if is(sub, "SET") {
-            return Err(CommandError::err(
-                "CONFIG SET is not supported: change the configuration file or flags and restart",
-            ));
-        }
-        return Err(unknown_subcommand(sub, "CONFIG"));
-    }
-    let settings = config_settings(ctx);
-    let patterns: Vec<Glob> = request.args().skip(2).map(Glob::new).collect();
-    let matched: Vec<&(&str, String)> = settings
-        .iter()
-        .filter(|(name, _)| patterns.iter().any(|p| p.matches(name.as_bytes())))
-        .collect();
-    let mut reply = ctx.reply();
-    reply.map(matched.len());
-    for (name, value) in matched {
-        reply.bulk(name.as_bytes());
-        reply.bulk(value.as_bytes());
-    }
-    Ok(())
-}
-
-fn config_settings(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
-    let config = &ctx.shared.config;
-    let appendfsync = match config.durability {
-        crate::server::DurabilityMode::Sync => "always",
-        crate::server::DurabilityMode::Periodic => "everysec",
-        crate::server::DurabilityMode::None => "no",
-    };
-    vec![
-        ("appendonly", "yes".to_string()),
-        ("appendfsync", appendfsync.to_string()),
-        ("save", String::new()),
-        ("databases", "1".to_string()),
-        ("maxclients", config.max_connections.to_string()),
-        ("timeout", config.idle_timeout_secs.to_string()),
-        ("port", config.listen.port().to_string()),
-        ("bind", config.listen.ip().to_string()),
-        ("dir", config.data_dir.display().to_string()),
-        (
-            "proto-max-bulk-len",
-            ctx.shared.limits.bulk_bytes_max.to_string(),
-        ),
-    ]
 }

@@ -49,7 +49,7 @@ fn reply_value(ctx: &mut Ctx<'_>, found: Option<&Versioned>) -> CommandResult {
 
 /// The condition of `SET`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Condition {
+pub(crate) enum Condition {
     Always,
     /// `NX`: only when absent.
     Absent,
@@ -58,7 +58,7 @@ enum Condition {
 }
 
 /// The options of `SET key value [NX|XX] [GET] [KEEPTTL]`.
-fn set_options(request: &Request<'_>) -> Result<(Condition, bool), CommandError> {
+pub(crate) fn set_options(request: &Request<'_>) -> Result<(Condition, bool), CommandError> {
     let mut condition = Condition::Always;
     let mut get = false;
     for option in request.args().skip(3) {
