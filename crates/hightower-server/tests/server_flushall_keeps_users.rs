@@ -43,13 +43,7 @@ fn flushall_keeps_users_and_moves_versions_on() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let server = TestServer::start(&data, &[])?;
-    let banner = server.banner.join("\n");
-    let admin_password = banner
-        .split("created user admin with password ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .with_context(|| format!("no admin password in {banner:?}"))?
-        .to_string();
+    let admin_password = server_common::admin_password(&server)?;
     server.terminate()?;
     add_user(&data, "app", "app-password", "write:app:")?;
 
