@@ -57,6 +57,7 @@ pub(crate) fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
     let runtime = runtime(&config)?;
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let report = runtime.block_on(async {
+        let stop = shutdown_signal()?;
         let server = Server::bind(config, engine.clone(), authorizer).await?;
         let addr = server
             .local_addr()
@@ -70,7 +71,7 @@ pub(crate) fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         writeln!(out, "listening on {addr}")?;
         out.flush()?;
         drop(out);
-        Ok::<_, anyhow::Error>(server.run(shutdown_signal()).await?)
+        Ok::<_, anyhow::Error>(server.run(stop).await?)
     })?;
     runtime.shutdown_timeout(grace);
     tracing::info!(
@@ -78,6 +79,12 @@ pub(crate) fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         connections_aborted = report.connections_aborted,
         "server stopped"
     );
+    // Everything acknowledged reaches the disk before the process exits,
+    // whatever the durability mode, even if a task that outlived the
+    // runtime's grace still holds a handle on the engine.
+    engine
+        .sync()
+        .context("cannot make the last writes durable at shutdown")?;
     drop(engine);
     Ok(())
 }
@@ -204,28 +211,28 @@ fn runtime(config: &ServerConfig) -> Result<tokio::runtime::Runtime> {
         .context("cannot start the network runtime")
 }
 
-/// Completes on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => tracing::info!("SIGINT received"),
-                    _ = terminate.recv() => tracing::info!("SIGTERM received"),
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch SIGTERM; stopping on SIGINT only");
-                let _ = interrupt.await;
-            }
+/// Watches for SIGINT and SIGTERM from now on, and returns a future that
+/// completes on the first. The handlers are in place when this returns:
+/// a signal that arrives after `listening on` is printed must stop the
+/// server gracefully (with its last writes made durable), never kill it.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+    })
+}
+
+/// Returns a future that completes on the first interrupt.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
         tracing::info!("interrupt received");
-    }
+    })
 }
