@@ -74,4 +74,4 @@ pub use snapshot::{KvState, LogPosition, Snapshot};
 pub use state::ConcurrentKvState;
 pub use storage::{RecoveryInfo, Storage};
 pub use traits::{KvEngine, SnapshotEngine};
-pub use types::{Command, Committed, Expect, KeyValue, Versioned};
+pub use types::{Command, Committed, Expect, KeyValue, Versioned, WriteBatch};
