@@ -411,30 +411,51 @@ impl Inner {
         let _in_flight = self.group.in_flight();
         let appended = {
             let mut locks = self.state.lock_keys(batch.mutations().map(|m| m.key()));
-            self.check_conditions(batch, &mut locks)?;
+            if let Err((conflict, pending_seq)) = self.check_conditions(batch, &mut locks) {
+                drop(locks);
+                return Err(self.after_conflict(conflict, pending_seq));
+            }
             let appended = self
                 .storage
                 .append(batch, at_version, true)
                 .map_err(|e| self.poison(e))?;
             for (i, mutation) in batch.mutations().enumerate() {
                 let put = matches!(mutation, hightower_log::Mutation::Put { .. });
-                locks.set_pending(mutation.key(), appended.first_version + i as u64, put);
+                let version = appended.first_version + i as u64;
+                locks.set_pending(mutation.key(), version, put, appended.seq);
             }
             appended
         };
+        self.wait_published(appended.seq)?;
+        Ok(appended)
+    }
+
+    /// Under `Sync`: waits until frame `seq` is durable and published.
+    fn wait_published(&self, seq: u64) -> Result<()> {
         let forget = |key: &[u8], version| self.state.forget_published(key, version);
         let publish = |through| self.storage.publish_through(through, &forget);
         self.group
-            .wait_durable(appended.seq, &self.storage, &self.metrics, &publish)
-            .map_err(|e| self.poison(e))?;
-        Ok(appended)
+            .wait_durable(seq, &self.storage, &self.metrics, &publish)
+            .map_err(|e| self.poison(e))
+    }
+
+    /// A conflict with a write that is appended but not yet durable is
+    /// reported once that write is durable and published: the caller's
+    /// next read then shows the version it conflicted with, so a
+    /// read-then-compare-and-set loop does not spin through the fsync.
+    fn after_conflict(&self, conflict: EngineError, pending_seq: Option<u64>) -> EngineError {
+        match pending_seq.map(|seq| self.wait_published(seq)) {
+            Some(Err(failure)) => failure,
+            Some(Ok(())) | None => conflict,
+        }
     }
 
     /// Without `Sync` no fsync lies between append and publish, so the
     /// keys' shards are held through both and no pending entry is needed.
     fn commit_unsynced(&self, batch: &WriteBatch, at_version: Option<u64>) -> Result<Appended> {
         let mut locks = self.state.lock_keys(batch.mutations().map(|m| m.key()));
-        self.check_conditions(batch, &mut locks)?;
+        self.check_conditions(batch, &mut locks)
+            .map_err(|(conflict, _)| conflict)?;
         let appended = self
             .storage
             .append(batch, at_version, false)
@@ -445,17 +466,23 @@ impl Inner {
     }
 
     /// Checks every condition against the state before the batch, pending
-    /// writes included; the keys' shards are held.
-    fn check_conditions(&self, batch: &WriteBatch, locks: &mut KeyLocks<'_>) -> Result<()> {
+    /// writes included; the keys' shards are held. A conflict comes with
+    /// the place in the append order of the pending write it met, if any.
+    fn check_conditions(
+        &self,
+        batch: &WriteBatch,
+        locks: &mut KeyLocks<'_>,
+    ) -> std::result::Result<(), (EngineError, Option<u64>)> {
         for (key, expect) in batch.conditions() {
-            let actual = locks.current_version(key, self.storage.index());
-            if !expect.holds(actual) {
+            let current = locks.current(key, self.storage.index());
+            if !expect.holds(current.version) {
                 Metrics::add(&self.metrics.conflicts, 1);
-                return Err(EngineError::VersionConflict {
+                let conflict = EngineError::VersionConflict {
                     key: KeyDisplay(key.to_vec()),
                     expected: expect,
-                    actual,
-                });
+                    actual: current.version,
+                };
+                return Err((conflict, current.pending_seq));
             }
         }
         Ok(())

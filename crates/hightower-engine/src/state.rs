@@ -32,6 +32,18 @@ struct Pending {
     version: u64,
     /// A put (the key exists at `version`) or a delete (it does not).
     put: bool,
+    /// The frame's place in the append order.
+    seq: u64,
+}
+
+/// What a check finds for a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Current {
+    /// The key's version counting pending writes; `None` when absent.
+    pub(crate) version: Option<u64>,
+    /// The place in the append order of the pending write that set it,
+    /// when it is not yet published.
+    pub(crate) pending_seq: Option<u64>,
 }
 
 /// One shard: its pending table.
@@ -111,20 +123,27 @@ impl KeyLocks<'_> {
     }
 
     /// The version `key` is at, counting appended writes not yet
-    /// published: `None` when it is absent. The key's shard must be held.
-    pub(crate) fn current_version(&mut self, key: &[u8], index: &Index) -> Option<u64> {
+    /// published. The key's shard must be held.
+    pub(crate) fn current(&mut self, key: &[u8], index: &Index) -> Current {
         let shard = self.shard_mut(key);
         match shard.pending.get(key) {
-            Some(pending) => pending.put.then_some(pending.version),
-            None => index.get(key).map(|entry| entry.version),
+            Some(pending) => Current {
+                version: pending.put.then_some(pending.version),
+                pending_seq: Some(pending.seq),
+            },
+            None => Current {
+                version: index.get(key).map(|entry| entry.version),
+                pending_seq: None,
+            },
         }
     }
 
     /// Records that `key` was appended at `version` (a put or a delete)
-    /// and is not yet published. The key's shard must be held.
-    pub(crate) fn set_pending(&mut self, key: &[u8], version: u64, put: bool) {
+    /// in frame `seq` and is not yet published. The key's shard must be
+    /// held.
+    pub(crate) fn set_pending(&mut self, key: &[u8], version: u64, put: bool, seq: u64) {
         let shard = self.shard_mut(key);
-        let pending = Pending { version, put };
+        let pending = Pending { version, put, seq };
         match shard.pending.get_mut(key) {
             Some(entry) => {
                 debug_assert!(entry.version < version, "versions of a key only rise");
@@ -171,21 +190,19 @@ mod tests {
         let state = ConcurrentKvState::default();
         let index = Index::new();
         let mut locks = state.lock_keys([b"k".as_slice()]);
-        assert_eq!(locks.current_version(b"k", &index), None);
-        locks.set_pending(b"k", 5, true);
-        assert_eq!(locks.current_version(b"k", &index), Some(5));
-        locks.set_pending(b"k", 6, false);
-        assert_eq!(
-            locks.current_version(b"k", &index),
-            None,
-            "a pending delete"
-        );
+        assert_eq!(locks.current(b"k", &index).version, None);
+        locks.set_pending(b"k", 5, true, 1);
+        let current = locks.current(b"k", &index);
+        assert_eq!((current.version, current.pending_seq), (Some(5), Some(1)));
+        locks.set_pending(b"k", 6, false, 2);
+        let current = locks.current(b"k", &index);
+        assert_eq!(current.version, None, "a pending delete");
         drop(locks);
         state.forget_published(b"k", 5);
         let mut locks = state.lock_keys([b"k".as_slice()]);
         assert_eq!(
-            locks.current_version(b"k", &index),
-            None,
+            locks.current(b"k", &index).pending_seq,
+            Some(2),
             "an older publish leaves the newer pending entry"
         );
         drop(locks);

@@ -4,7 +4,10 @@
 //! `segment_bytes_max` it is synced, a new one is started, and the old one
 //! is sealed (footer written) off the write path. Reads go by location
 //! with positioned reads. The caller (the engine) serialises writes per key
-//! and decides when appended records are published to the index.
+//! and decides when appended records are published to the index: appends
+//! queue their mutations in append order, and publishing moves the queue
+//! into the index in that order, so a later version of a key never comes
+//! before an earlier one.
 //!
 //! Segment ids come from one counter and are never reused; the active
 //! segment always has the highest id in the store. The segment map and the

@@ -1,6 +1,6 @@
 //! While an fsync is held up, a read view completes and shows only what
 //! is durable, a compare-and-set on the same key sees the pending write
-//! and conflicts at once, and a writer of another key appends: no lock
+//! and appends after it, and a writer of another key appends: no lock
 //! that they need is held across the fsync.
 
 use std::sync::Arc;
@@ -68,40 +68,59 @@ fn a_read_view_completes_while_an_fsync_is_held() -> anyhow::Result<()> {
         "a read saw a write before it was durable"
     );
 
-    let cas = {
+    // A check sees the pending version: a compare-and-set expecting it
+    // appends at once, though that version is not durable yet.
+    let cas_writer = {
         let engine = engine.clone();
-        within("a compare-and-set", move || {
+        std::thread::spawn(move || {
+            let next = Command::put(b"k".to_vec(), b"cas".to_vec()).expecting(Expect::Version(v2));
+            engine.submit(next)
+        })
+    };
+    wait_for_version(&engine, v2 + 1, "a compare-and-set on the held key")?;
+    // A stale one conflicts, and reports it once what it met is durable.
+    let stale_writer = {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
             let stale =
                 Command::put(b"k".to_vec(), b"stale".to_vec()).expecting(Expect::Version(v1));
-            Ok(engine.submit(stale))
-        })?
+            engine.submit(stale)
+        })
     };
-    ensure!(
-        matches!(cas, Err(EngineError::VersionConflict { actual: Some(v), .. }) if v == v2),
-        "a check missed the pending version: {cas:?}"
-    );
-
     let other_writer = {
         let engine = engine.clone();
         std::thread::spawn(move || engine.put(b"other", b"value"))
     };
-    let appended = within("a writer of another key", {
-        let engine = engine.clone();
-        move || {
-            // Bounded: the guard above gives up on it.
-            while engine.latest_version() < v2 + 1 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Ok(engine.latest_version())
-        }
-    })?;
-    ensure!(appended == v2 + 1, "the other writer appended");
+    wait_for_version(&engine, v2 + 2, "a writer of another key")?;
 
     vfs.plan().release_syncs();
     let written = held_writer.join().expect("the writer does not panic")?;
     ensure!(written == v2);
+    let cas = cas_writer.join().expect("the writer does not panic")?;
+    ensure!(cas == v2 + 1, "the compare-and-set got version {cas}");
     other_writer.join().expect("the writer does not panic")?;
+    let stale = stale_writer.join().expect("the writer does not panic");
+    ensure!(
+        matches!(stale, Err(EngineError::VersionConflict { actual: Some(v), .. }) if v > v1),
+        "a stale compare-and-set: {stale:?}"
+    );
     let got = engine.get(b"k")?.context("k is there")?;
-    ensure!(got.value == b"held" && got.version == v2);
+    ensure!(got.value == b"cas" && got.version == v2 + 1);
     Ok(())
+}
+
+/// Waits until the engine has appended `version`, up to [`STUCK_AFTER`].
+fn wait_for_version(
+    engine: &Arc<SingleNodeEngine>,
+    version: u64,
+    what: &str,
+) -> anyhow::Result<()> {
+    let engine = engine.clone();
+    within(what, move || {
+        // Bounded: `within` gives up on it.
+        while engine.latest_version() < version {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    })
 }
