@@ -279,3 +279,41 @@ impl From<&[Command]> for WriteBatch {
         batch
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_batch_holds_what_was_added_in_order() {
+        let commands = [
+            Command::put(b"a".to_vec(), b"1".to_vec()),
+            Command::delete(b"b".to_vec()).expecting(Expect::Version(3)),
+            Command::put(b"c".to_vec(), b"".to_vec()).expecting(Expect::Absent),
+        ];
+        let batch = WriteBatch::from(commands.as_slice());
+        assert_eq!((batch.len(), batch.puts()), (3, 2));
+        let mutations: Vec<_> = batch.mutations().collect();
+        let expected: Vec<_> = commands.iter().map(Command::as_mutation).collect();
+        assert_eq!(mutations, expected);
+        let conditions: Vec<_> = batch.conditions().collect();
+        assert_eq!(
+            conditions,
+            vec![(&b"b"[..], Expect::Version(3)), (&b"c"[..], Expect::Absent)]
+        );
+        let bytes: usize = expected.iter().map(|m| m.encoded_len()).sum();
+        assert_eq!(batch.encoded_bytes(), bytes);
+    }
+
+    #[test]
+    fn clearing_keeps_the_buffer_and_forgets_the_conditions() {
+        let mut batch = WriteBatch::with_capacity(64);
+        batch.put_expecting(b"k", b"v", Expect::Absent);
+        batch.clear();
+        assert!(batch.is_empty());
+        assert_eq!(batch.conditions().count(), 0);
+        assert!(batch.records.capacity() >= 64);
+        batch.delete(b"k");
+        assert_eq!(batch.mutations().count(), 1);
+    }
+}
