@@ -268,14 +268,14 @@ impl SingleNodeEngine {
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<u64> {
         let mut batch = WriteBatch::with_capacity(Self::record_bytes(key, value));
         batch.put(key, value);
-        self.commit_owned(batch).map(|c| c.first_version)
+        self.run(batch, None).map(|c| c.first_version)
     }
 
     /// Deletes `key` unconditionally; returns the version.
     pub fn delete(&self, key: &[u8]) -> Result<u64> {
         let mut batch = WriteBatch::with_capacity(Self::record_bytes(key, &[]));
         batch.delete(key);
-        self.commit_owned(batch).map(|c| c.first_version)
+        self.run(batch, None).map(|c| c.first_version)
     }
 
     /// Commits `batch` atomically, as [`KvEngine::submit_batch`] does with
@@ -287,10 +287,6 @@ impl SingleNodeEngine {
             Some(_) => self.run(batch.clone(), None),
             None => self.inner.commit(batch, None),
         }
-    }
-
-    fn commit_owned(&self, batch: WriteBatch) -> Result<Committed> {
-        self.run(batch, None)
     }
 
     /// The bytes of one record of `key` and `value` in a batch.
@@ -608,6 +604,13 @@ impl Inner {
 }
 
 impl KvEngine for SingleNodeEngine {
+    fn submit(&self, command: Command) -> Result<u64> {
+        let mutation = command.as_mutation();
+        let mut batch = WriteBatch::with_capacity(mutation.encoded_len());
+        batch.push_command(&command);
+        self.run(batch, None).map(|c| c.first_version)
+    }
+
     fn submit_batch(&self, commands: Vec<Command>) -> Result<Committed> {
         self.run(WriteBatch::from(commands.as_slice()), None)
     }
