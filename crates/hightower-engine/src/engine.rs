@@ -7,24 +7,24 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use hightower_compact::{CompactError, CompactionOptions, CompactionReport, SuspendedCompaction};
+use hightower_log::LogError;
 use hightower_log::vfs::FileLock;
-use hightower_log::{LogError, Mutation};
 
 use crate::config::{Durability, EngineConfig};
 use crate::error::{EngineError, KeyDisplay, Result};
 use crate::group_commit::GroupCommit;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::read_view::ReadView;
-use crate::state::ConcurrentKvState;
-use crate::storage::{RecoveryInfo, Storage};
+use crate::state::{ConcurrentKvState, KeyLocks};
+use crate::storage::{Appended, RecoveryInfo, Storage};
 use crate::traits::{KvEngine, SnapshotEngine};
-use crate::types::{Command, Committed, Expect, KeyValue, Versioned};
+use crate::types::{Command, Committed, KeyValue, Versioned, WriteBatch};
 
 /// Name of the lock file in the data directory.
 pub const LOCK_FILE: &str = "LOCK";
 
 struct Job {
-    commands: Vec<Command>,
+    batch: WriteBatch,
     at_version: Option<u64>,
     reply: Sender<Result<Committed>>,
 }
@@ -77,7 +77,7 @@ pub struct SingleNodeEngine {
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job")
-            .field("commands", &self.commands.len())
+            .field("mutations", &self.batch.len())
             .finish()
     }
 }
@@ -155,7 +155,7 @@ impl SingleNodeEngine {
                 .name(format!("hightower-worker-{i}"))
                 .spawn(move || {
                     for job in receiver {
-                        let outcome = inner.commit(&job.commands, job.at_version);
+                        let outcome = inner.commit(&job.batch, job.at_version);
                         let _ = job.reply.send(outcome);
                     }
                 })
@@ -220,13 +220,13 @@ impl SingleNodeEngine {
         Ok(())
     }
 
-    fn run(&self, commands: Vec<Command>, at_version: Option<u64>) -> Result<Committed> {
+    fn run(&self, batch: WriteBatch, at_version: Option<u64>) -> Result<Committed> {
         let Some(jobs) = &self.jobs else {
-            return self.inner.commit(&commands, at_version);
+            return self.inner.commit(&batch, at_version);
         };
         let (reply, answer) = crossbeam_channel::bounded(1);
         jobs.send(Job {
-            commands,
+            batch,
             at_version,
             reply,
         })
@@ -266,12 +266,32 @@ impl SingleNodeEngine {
 
     /// Puts `value` under `key` unconditionally; returns the version.
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<u64> {
-        self.submit(Command::put(key, value))
+        let mut batch = WriteBatch::with_capacity(Self::record_bytes(key, value));
+        batch.put(key, value);
+        self.run(batch, None).map(|c| c.first_version)
     }
 
     /// Deletes `key` unconditionally; returns the version.
     pub fn delete(&self, key: &[u8]) -> Result<u64> {
-        self.submit(Command::delete(key))
+        let mut batch = WriteBatch::with_capacity(Self::record_bytes(key, &[]));
+        batch.delete(key);
+        self.run(batch, None).map(|c| c.first_version)
+    }
+
+    /// Commits `batch` atomically, as [`KvEngine::submit_batch`] does with
+    /// commands, but from bytes already encoded: the cheapest way to write
+    /// many keys at once. The batch is left as it was, so it can be
+    /// cleared and reused.
+    pub fn write(&self, batch: &WriteBatch) -> Result<Committed> {
+        match &self.jobs {
+            Some(_) => self.run(batch.clone(), None),
+            None => self.inner.commit(batch, None),
+        }
+    }
+
+    /// The bytes of one record of `key` and `value` in a batch.
+    fn record_bytes(key: &[u8], value: &[u8]) -> usize {
+        hightower_log::record::RECORD_HEADER_BYTES + key.len() + value.len()
     }
 
     /// Makes every acknowledged write durable now, whatever the durability.
@@ -359,74 +379,118 @@ impl Inner {
 
     /// Checks, appends, makes durable and publishes one submission, on the
     /// calling thread.
-    fn commit(&self, commands: &[Command], at_version: Option<u64>) -> Result<Committed> {
+    fn commit(&self, batch: &WriteBatch, at_version: Option<u64>) -> Result<Committed> {
         let started = Instant::now();
-        if commands.is_empty() {
+        if batch.is_empty() {
             return Err(EngineError::EmptyBatch);
         }
         self.check_poisoned()?;
-        for command in commands {
-            self.config.limits.check(&command.as_mutation())?;
+        for mutation in batch.mutations() {
+            self.config.limits.check(&mutation)?;
         }
-        let sync = self.config.durability == Durability::Sync;
-        let _in_flight = sync.then(|| self.group.in_flight());
-        let locks = self.state.lock_keys(commands.iter().map(Command::key));
-        for command in commands.iter().filter(|c| c.expect() != Expect::Any) {
-            let actual = self.storage.index().get(command.key()).map(|e| e.version);
-            if !command.expect().holds(actual) {
-                Metrics::add(&self.metrics.conflicts, 1);
-                return Err(EngineError::VersionConflict {
-                    key: KeyDisplay(command.key().to_vec()),
-                    expected: command.expect(),
-                    actual,
-                });
-            }
-        }
-        // One command, the common case, needs no allocation here.
-        let one: [Mutation<'_>; 1];
-        let many: Vec<Mutation<'_>>;
-        let mutations: &[Mutation<'_>] = match commands {
-            [command] => {
-                one = [command.as_mutation()];
-                &one
-            }
-            _ => {
-                many = commands.iter().map(Command::as_mutation).collect();
-                &many
-            }
+        let appended = match self.config.durability {
+            Durability::Sync => self.commit_synced(batch, at_version)?,
+            _ => self.commit_unsynced(batch, at_version)?,
         };
-        let appended = self
-            .storage
-            .append(mutations, at_version)
-            .map_err(|e| self.poison(e))?;
-        let count = commands.len() as u64;
-        let last_version = appended.first_version + count - 1;
-        if sync {
-            self.group
-                .wait_durable(last_version, &self.storage, &self.metrics)
-                .map_err(|e| self.poison(e))?;
-        }
-        self.storage.publish(commands, &appended);
-        drop(locks);
-        self.count_commit(commands, started);
+        self.count_commit(batch, started);
         self.maybe_schedule_compaction();
         Ok(Committed {
             first_version: appended.first_version,
-            count: count as u32,
+            count: appended.count,
         })
     }
 
-    fn count_commit(&self, commands: &[Command], started: Instant) {
-        let metrics = &self.metrics;
-        let (mut puts, mut bytes) = (0, 0);
-        for command in commands {
-            puts += matches!(command, Command::Put { .. }) as u64;
-            bytes += command.as_mutation().encoded_len() as u64;
+    /// Under `Sync`: checks and appends holding the keys' shards, leaves a
+    /// pending entry for each key (so later checks see the version), and
+    /// lets the shards go before it waits for the fsync, which publishes.
+    fn commit_synced(&self, batch: &WriteBatch, at_version: Option<u64>) -> Result<Appended> {
+        let _in_flight = self.group.in_flight();
+        let appended = {
+            let mut locks = self.state.lock_keys(batch.mutations().map(|m| m.key()));
+            if let Err((conflict, pending_seq)) = self.check_conditions(batch, &mut locks) {
+                drop(locks);
+                return Err(self.after_conflict(conflict, pending_seq));
+            }
+            let appended = self
+                .storage
+                .append(batch, at_version, true)
+                .map_err(|e| self.poison(e))?;
+            for (i, mutation) in batch.mutations().enumerate() {
+                let put = matches!(mutation, hightower_log::Mutation::Put { .. });
+                let version = appended.first_version + i as u64;
+                locks.set_pending(mutation.key(), version, put, appended.seq);
+            }
+            appended
+        };
+        self.wait_published(appended.seq)?;
+        Ok(appended)
+    }
+
+    /// Under `Sync`: waits until frame `seq` is durable and published.
+    fn wait_published(&self, seq: u64) -> Result<()> {
+        let forget = |key: &[u8], version| self.state.forget_published(key, version);
+        let publish = |through| self.storage.publish_through(through, &forget);
+        self.group
+            .wait_durable(seq, &self.storage, &self.metrics, &publish)
+            .map_err(|e| self.poison(e))
+    }
+
+    /// A conflict with a write that is appended but not yet durable is
+    /// reported once that write is durable and published: the caller's
+    /// next read then shows the version it conflicted with, so a
+    /// read-then-compare-and-set loop does not spin through the fsync.
+    fn after_conflict(&self, conflict: EngineError, pending_seq: Option<u64>) -> EngineError {
+        match pending_seq.map(|seq| self.wait_published(seq)) {
+            Some(Err(failure)) => failure,
+            Some(Ok(())) | None => conflict,
         }
+    }
+
+    /// Without `Sync` no fsync lies between append and publish, so the
+    /// keys' shards are held through both and no pending entry is needed.
+    fn commit_unsynced(&self, batch: &WriteBatch, at_version: Option<u64>) -> Result<Appended> {
+        let mut locks = self.state.lock_keys(batch.mutations().map(|m| m.key()));
+        self.check_conditions(batch, &mut locks)
+            .map_err(|(conflict, _)| conflict)?;
+        let appended = self
+            .storage
+            .append(batch, at_version, false)
+            .map_err(|e| self.poison(e))?;
+        self.storage.publish_through(appended.seq, &|_, _| {});
+        drop(locks);
+        Ok(appended)
+    }
+
+    /// Checks every condition against the state before the batch, pending
+    /// writes included; the keys' shards are held. A conflict comes with
+    /// the place in the append order of the pending write it met, if any.
+    fn check_conditions(
+        &self,
+        batch: &WriteBatch,
+        locks: &mut KeyLocks<'_>,
+    ) -> std::result::Result<(), (EngineError, Option<u64>)> {
+        for (key, expect) in batch.conditions() {
+            let current = locks.current(key, self.storage.index());
+            if !expect.holds(current.version) {
+                Metrics::add(&self.metrics.conflicts, 1);
+                let conflict = EngineError::VersionConflict {
+                    key: KeyDisplay(key.to_vec()),
+                    expected: expect,
+                    actual: current.version,
+                };
+                return Err((conflict, current.pending_seq));
+            }
+        }
+        Ok(())
+    }
+
+    fn count_commit(&self, batch: &WriteBatch, started: Instant) {
+        let metrics = &self.metrics;
+        let puts = batch.puts() as u64;
         Metrics::add(&metrics.puts, puts);
-        Metrics::add(&metrics.deletes, commands.len() as u64 - puts);
-        Metrics::add(&metrics.bytes_written, bytes);
-        if commands.len() > 1 {
+        Metrics::add(&metrics.deletes, batch.len() as u64 - puts);
+        Metrics::add(&metrics.bytes_written, batch.encoded_bytes() as u64);
+        if batch.len() > 1 {
             Metrics::add(&metrics.batches, 1);
         }
         metrics
@@ -434,11 +498,22 @@ impl Inner {
             .record(started.elapsed().as_micros() as u64);
     }
 
+    /// Makes everything appended durable and publishes it; the caller
+    /// holds every key lock (`all`), so nothing is appended meanwhile.
+    fn settle_all(&self, all: &mut KeyLocks<'_>) -> Result<()> {
+        self.storage.finish_seals()?;
+        self.storage.sync()?;
+        self.storage.publish_all();
+        all.clear_pending();
+        Ok(())
+    }
+
+    /// Takes no key lock: it sees what is published, which under `Sync`
+    /// is what is durable, and never waits for an fsync.
     fn read_view(&self) -> ReadView {
-        let _all = self.state.lock_all();
-        let (index, segments) = self.storage.view();
+        let (index, segments, version) = self.storage.published_view();
         ReadView {
-            version: self.storage.latest_version(),
+            version,
             index,
             segments,
         }
@@ -449,9 +524,8 @@ impl Inner {
     /// writes it buffered may not reach the disk.
     fn checkpoint(&self) -> Result<std::path::PathBuf> {
         self.check_poisoned()?;
-        let _all = self.state.lock_all();
-        self.storage
-            .finish_seals()
+        let mut all = self.state.lock_all();
+        self.settle_all(&mut all)
             .and_then(|()| self.storage.write_snapshot())
             .map_err(|e| self.poison(e))
     }
@@ -530,8 +604,15 @@ impl Inner {
 }
 
 impl KvEngine for SingleNodeEngine {
+    fn submit(&self, command: Command) -> Result<u64> {
+        let mutation = command.as_mutation();
+        let mut batch = WriteBatch::with_capacity(mutation.encoded_len());
+        batch.push_command(&command);
+        self.run(batch, None).map(|c| c.first_version)
+    }
+
     fn submit_batch(&self, commands: Vec<Command>) -> Result<Committed> {
-        self.run(commands, None)
+        self.run(WriteBatch::from(commands.as_slice()), None)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
@@ -572,18 +653,19 @@ impl SnapshotEngine for SingleNodeEngine {
         entries: &mut dyn Iterator<Item = KeyValue>,
     ) -> Result<()> {
         self.inner.check_poisoned()?;
-        let _all = self.inner.state.lock_all();
-        self.inner.storage.finish_seals()?;
+        let mut all = self.inner.state.lock_all();
         self.inner
-            .storage
-            .install(latest_version, entries)
+            .settle_all(&mut all)
+            .and_then(|()| self.inner.storage.install(latest_version, entries))
             .map_err(|e| self.inner.poison(e))?;
-        self.inner.group.follow_install(latest_version);
+        self.inner
+            .group
+            .follow_install(self.inner.storage.appended_seq());
         Ok(())
     }
 
     fn apply_at(&self, first_version: u64, commands: Vec<Command>) -> Result<Committed> {
-        self.run(commands, Some(first_version))
+        self.run(WriteBatch::from(commands.as_slice()), Some(first_version))
     }
 }
 

@@ -1,16 +1,19 @@
-//! Group commit: writers under `Durability::Sync` wait until their last
-//! version is durable. The first waiter becomes the leader and issues one
-//! fdatasync covering everything appended so far; the others wait on a
-//! condition variable and are released together when it returns.
+//! Group commit: writers under `Durability::Sync` wait until their frame
+//! (named by its place in the append order, see `Storage::append`) is
+//! durable. The first waiter becomes the leader and issues one fdatasync
+//! covering everything appended so far, publishes it to the index, and
+//! releases the others together. A waiter holds no key lock meanwhile.
 //!
-//! Before it syncs, the leader gives the committers already past their
-//! checks (counted by [`GroupCommit::in_flight`]) a bounded chance to
-//! append, so that one fsync covers them too instead of the next one.
+//! Before it syncs, the leader gives the committers already on their way
+//! (counted by [`GroupCommit::in_flight`]) a bounded chance to append, so
+//! that one fsync covers them too instead of the next one. It sleeps on a
+//! condition variable that each arriving waiter signals, never spinning:
+//! on two cores a spinning leader takes the core a writer needs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{EngineError, Result};
 use crate::metrics::Metrics;
@@ -18,8 +21,14 @@ use crate::storage::Storage;
 
 #[derive(Debug, Default)]
 struct State {
-    durable_version: u64,
+    /// Every frame up to this place in the append order is durable and
+    /// published.
+    durable_seq: u64,
     leader_active: bool,
+    /// Whether the leader is gathering and wants to hear of arrivals.
+    gathering: bool,
+    /// Committers inside `wait_durable`.
+    waiting: u64,
     failure: Option<String>,
 }
 
@@ -27,12 +36,14 @@ struct State {
 #[derive(Debug, Default)]
 pub(crate) struct GroupCommit {
     state: Mutex<State>,
+    /// Signalled when the leader's fsync and publish are done.
     done: Condvar,
+    /// Signalled when a committer starts waiting while the leader gathers.
+    arrived: Condvar,
+    /// Committers that waited since the last fsync began.
     waiting_commits: AtomicU64,
     /// Committers between their start and their acknowledgement.
     in_flight: AtomicU64,
-    /// Committers inside `wait_durable`.
-    waiting_now: AtomicU64,
     /// Committers the last fsync covered.
     last_group: AtomicU64,
     /// Duration of the last fsync, in microseconds.
@@ -49,10 +60,11 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// At most this many yields while the leader gathers committers.
-const GATHER_ROUNDS_MAX: usize = 256;
 /// At most this long, in microseconds, spent gathering.
 const GATHER_US_MAX: u64 = 2_000;
+/// At most this many wake-ups while gathering (a bound on the loop; each
+/// arrival wakes the leader once).
+const GATHER_WAKES_MAX: usize = 1_024;
 
 impl GroupCommit {
     /// Marks a `Sync` committer as in flight until the guard drops.
@@ -62,98 +74,115 @@ impl GroupCommit {
     }
 
     /// Lets committers that are on their way append before the fsync:
-    /// yields until as many are waiting as are in flight, and as many as
+    /// sleeps until as many are waiting as are in flight, and as many as
     /// the last fsync covered (submitters that just got their answer are
-    /// likely to be back at once), for at most as long as the last
-    /// fsync's duration. A group that shrinks is learned from the next
-    /// fsync.
-    fn gather(&self) {
+    /// likely to be back at once), for at most as long as the last fsync
+    /// took. A group that shrinks is learned from the next fsync.
+    fn gather(&self, state: &mut MutexGuard<'_, State>) {
         let last_group = self.last_group.load(Ordering::Relaxed);
         let budget_us = self
             .last_fsync_us
             .load(Ordering::Relaxed)
             .min(GATHER_US_MAX);
         let deadline = Instant::now() + Duration::from_micros(budget_us);
-        for _ in 0..GATHER_ROUNDS_MAX {
-            let waiting = self.waiting_now.load(Ordering::Relaxed);
+        state.gathering = true;
+        for _ in 0..GATHER_WAKES_MAX {
             let expected = self.in_flight.load(Ordering::Relaxed).max(last_group);
-            if waiting >= expected || Instant::now() >= deadline {
-                return;
+            if state.waiting >= expected || self.arrived.wait_until(state, deadline).timed_out() {
+                break;
             }
-            std::thread::yield_now();
         }
+        state.gathering = false;
     }
 
-    /// Sets the durable watermark to `version`, the latest version of a
-    /// snapshot just installed (whose segments are synced). An install may
-    /// lower the latest version; a watermark left above it would let later
-    /// `Sync` commits below it return without an fsync. The caller holds
-    /// every key lock, so no committer is waiting.
-    pub(crate) fn follow_install(&self, version: u64) {
+    /// Keeps the watermark at or above `seq`, the place in the append
+    /// order of a snapshot install (which synced and published everything
+    /// before it). The order never goes down, so an install cannot leave
+    /// the watermark above later frames.
+    pub(crate) fn follow_install(&self, seq: u64) {
         let mut state = self.state.lock();
-        debug_assert!(!state.leader_active, "no commit waits during an install");
-        state.durable_version = version;
+        state.durable_seq = state.durable_seq.max(seq);
     }
 
-    /// Returns once `version` (already appended) is durable.
+    /// Returns once frame `seq` (already appended) is durable and
+    /// published. `publish(through)` moves the queue into the index; the
+    /// leader calls it after its fsync, before releasing the group, so no
+    /// reader sees a write before it is durable.
     pub(crate) fn wait_durable(
         &self,
-        version: u64,
+        seq: u64,
         storage: &Storage,
         metrics: &Metrics,
-    ) -> Result<()> {
-        self.waiting_now.fetch_add(1, Ordering::Relaxed);
-        let outcome = self.wait_durable_counted(version, storage, metrics);
-        self.waiting_now.fetch_sub(1, Ordering::Relaxed);
-        outcome
-    }
-
-    fn wait_durable_counted(
-        &self,
-        version: u64,
-        storage: &Storage,
-        metrics: &Metrics,
+        publish: &dyn Fn(u64),
     ) -> Result<()> {
         self.waiting_commits.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state.lock();
+        state.waiting += 1;
+        if state.gathering {
+            self.arrived.notify_one();
+        }
+        let outcome = self.wait_locked(&mut state, seq, storage, metrics, publish);
+        state.waiting -= 1;
+        outcome
+    }
+
+    fn wait_locked(
+        &self,
+        state: &mut MutexGuard<'_, State>,
+        seq: u64,
+        storage: &Storage,
+        metrics: &Metrics,
+        publish: &dyn Fn(u64),
+    ) -> Result<()> {
+        // Each round either returns, sleeps until a leader finishes, or
+        // leads one fsync that covers `seq`; so it ends after two leads.
         loop {
+            // Durable first: a frame an fsync covered is acknowledged even
+            // if a later fsync failed, since it is in the index already.
+            if state.durable_seq >= seq {
+                return Ok(());
+            }
             if let Some(reason) = &state.failure {
                 return Err(EngineError::Poisoned {
                     reason: reason.clone(),
                 });
             }
-            if state.durable_version >= version {
-                return Ok(());
-            }
             if state.leader_active {
-                self.done.wait(&mut state);
+                self.done.wait(state);
                 continue;
             }
             state.leader_active = true;
-            drop(state);
-            self.gather();
-            let target = storage.latest_version();
-            let commits = self.waiting_commits.swap(0, Ordering::Relaxed);
-            self.last_group.store(commits, Ordering::Relaxed);
-            let started = Instant::now();
-            let outcome = storage.sync();
-            let fsync_us = started.elapsed().as_micros() as u64;
-            self.last_fsync_us.store(fsync_us, Ordering::Relaxed);
-            metrics.record_fsync(started.elapsed(), commits);
-            state = self.state.lock();
+            self.gather(state);
+            let outcome = MutexGuard::unlocked(state, || self.lead(storage, metrics, publish));
             state.leader_active = false;
+            self.done.notify_all();
             match outcome {
-                Ok(()) => state.durable_version = state.durable_version.max(target),
+                Ok(target) => state.durable_seq = state.durable_seq.max(target),
                 Err(e) => {
                     // The leader's caller gets the I/O error itself (a full
                     // disk, a failed fsync); the waiters it let down get
                     // `Poisoned` naming it.
                     state.failure = Some(e.to_string());
-                    self.done.notify_all();
                     return Err(e);
                 }
             }
-            self.done.notify_all();
         }
+    }
+
+    /// One fsync of everything appended, then its publish; returns the
+    /// place in the append order it covered.
+    fn lead(&self, storage: &Storage, metrics: &Metrics, publish: &dyn Fn(u64)) -> Result<u64> {
+        let target = storage.appended_seq();
+        let commits = self.waiting_commits.swap(0, Ordering::Relaxed);
+        self.last_group.store(commits, Ordering::Relaxed);
+        let started = Instant::now();
+        let outcome = storage.sync();
+        let elapsed = started.elapsed();
+        self.last_fsync_us
+            .store(elapsed.as_micros() as u64, Ordering::Relaxed);
+        metrics.record_fsync(elapsed, commits);
+        outcome?;
+        publish(target);
+        Ok(target)
     }
 }

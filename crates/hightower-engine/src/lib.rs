@@ -5,12 +5,16 @@
 //! counter. Writes can be conditional ([`Expect`]): on a mismatch the
 //! engine returns [`EngineError::VersionConflict`] and writes nothing.
 //! [`KvEngine::submit_batch`] commits several commands atomically, in one
-//! log frame, also across a crash. Reads return the value with its version;
+//! log frame, also across a crash; [`WriteBatch`] with
+//! [`SingleNodeEngine::write`] does the same from mutations encoded into
+//! one buffer as they are added, the cheapest way to write many keys. Reads return the value with its version;
 //! scans by prefix and by range return keys in order from a point-in-time
 //! [`ReadView`].
 //!
 //! Durability is chosen per engine ([`Durability`]): `Sync` (the default;
-//! concurrent writers share one fdatasync), `Periodic(interval)` or `None`.
+//! concurrent writers share one fdatasync, and none holds a lock that a
+//! writer of another key or a reader needs while it waits for it),
+//! `Periodic(interval)` or `None`.
 //! A failed write or fsync poisons the engine: later writes fail until it
 //! is reopened.
 //!
@@ -74,4 +78,4 @@ pub use snapshot::{KvState, LogPosition, Snapshot};
 pub use state::ConcurrentKvState;
 pub use storage::{RecoveryInfo, Storage};
 pub use traits::{KvEngine, SnapshotEngine};
-pub use types::{Command, Committed, Expect, KeyValue, Versioned};
+pub use types::{Command, Committed, Expect, KeyValue, Versioned, WriteBatch};

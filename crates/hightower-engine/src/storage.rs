@@ -4,7 +4,10 @@
 //! `segment_bytes_max` it is synced, a new one is started, and the old one
 //! is sealed (footer written) off the write path. Reads go by location
 //! with positioned reads. The caller (the engine) serialises writes per key
-//! and decides when appended records are published to the index.
+//! and decides when appended records are published to the index: appends
+//! queue their mutations in append order, and publishing moves the queue
+//! into the index in that order, so a later version of a key never comes
+//! before an earlier one.
 //!
 //! Segment ids come from one counter and are never reused; the active
 //! segment always has the highest id in the store. The segment map and the
@@ -17,14 +20,14 @@ mod seals;
 
 pub use seals::SEALS_IN_FLIGHT_MAX;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hightower_compact::Compactor;
-use hightower_index::{Entry, Index, IndexBuilder, IndexSnapshot};
+use hightower_index::{Entry, Index, IndexBuilder, IndexSnapshot, Key};
 use hightower_log::vfs::Vfs;
 use hightower_log::{
     DecodeError, Location, LogError, LogSegment, Mutation, SEGMENT_HEADER_BYTES, SegmentOptions,
@@ -38,7 +41,7 @@ use crate::error::{EngineError, Result};
 use crate::manifest::Manifest;
 use crate::poison::Poison;
 use crate::snapshot::{KvState, LogPosition, Snapshot};
-use crate::types::{Command, KeyValue, Versioned};
+use crate::types::{KeyValue, Versioned, WriteBatch};
 
 /// Segments by id; replaced whole (copy-on-write) when a segment is added
 /// or removed, so readers take a cheap consistent copy.
@@ -63,17 +66,56 @@ pub struct RecoveryInfo {
     pub elapsed: Duration,
 }
 
-/// Records just appended: mutation `i` got version `first_version + i`.
-/// Hand it to [`Storage::publish`]: until then its segment counts it as
-/// unpublished, and compaction leaves that segment alone.
-#[derive(Debug, Clone)]
+/// Records just appended as one frame: mutation `i` got version
+/// `first_version + i`. They reach the index when the engine publishes
+/// through `seq` ([`Storage::publish`]); until then their segment counts
+/// them as unpublished, and compaction leaves that segment alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
     /// Version of the first mutation.
     pub first_version: u64,
-    /// Where each mutation lies.
-    pub locations: Vec<Location>,
-    /// The unpublished-appends count of the segment they lie in.
-    unpublished: Arc<AtomicU64>,
+    /// Number of mutations.
+    pub count: u32,
+    /// Place of the frame in the append order, from 1; fsyncs and
+    /// publishing go by it. Unlike versions it never goes down (a snapshot
+    /// install may lower the latest version).
+    pub seq: u64,
+    /// The segment the frame lies in.
+    pub segment_id: u32,
+}
+
+impl Appended {
+    /// Version of the last mutation.
+    pub fn last_version(&self) -> u64 {
+        self.first_version + u64::from(self.count) - 1
+    }
+}
+
+/// One appended mutation on its way to the index, in the publish queue.
+#[derive(Debug)]
+struct Update {
+    /// The frame's place in the append order.
+    seq: u64,
+    key: Key,
+    version: u64,
+    location: Location,
+    put: bool,
+    /// Whether the writer left a pending entry for the key in its shard.
+    pending: bool,
+    /// On the frame's last mutation: its segment's unpublished count.
+    closes: Option<Arc<AtomicU64>>,
+}
+
+/// What the one publisher at a time holds.
+#[derive(Debug, Default)]
+struct Publisher {
+    /// Every frame up to this place in the append order is in the index.
+    published_seq: u64,
+    /// The version of the newest mutation in the index: with the queue
+    /// published in append order, every version at or below it is there.
+    published_version: u64,
+    /// Reused between publishes.
+    scratch: Vec<Update>,
 }
 
 /// The segments and the index of one data directory.
@@ -117,6 +159,17 @@ pub struct Storage {
     unpublished: Mutex<BTreeMap<u32, Arc<AtomicU64>>>,
     /// The count of the active segment (changed only under `active`).
     active_unpublished: Mutex<Arc<AtomicU64>>,
+    /// The place in the append order of the newest frame (changed only
+    /// under `active`, after its updates joined the queue).
+    appended_seq: AtomicU64,
+    /// Appended mutations not yet in the index, in append order, which is
+    /// version order. Pushed to under `active`; nothing is locked while
+    /// this is held.
+    queue: Mutex<VecDeque<Update>>,
+    /// Taken to move the queue into the index, so that it goes in append
+    /// order, and by read views, so that the index they see holds exactly
+    /// the versions up to `published_version`. Never held across an fsync.
+    publisher: Mutex<Publisher>,
     compactor: Compactor,
 }
 
@@ -223,6 +276,12 @@ impl Storage {
             last_live_bytes: AtomicU64::new(0),
             unpublished: Mutex::new(BTreeMap::from([(active_id, active_unpublished.clone())])),
             active_unpublished: Mutex::new(active_unpublished),
+            appended_seq: AtomicU64::new(0),
+            queue: Mutex::new(VecDeque::new()),
+            publisher: Mutex::new(Publisher {
+                published_version: latest,
+                ..Publisher::default()
+            }),
             compactor: Compactor::new(config.compaction.clone()),
         };
         Ok((storage, info))
@@ -290,17 +349,26 @@ impl Storage {
         self.latest_version.load(Ordering::Acquire)
     }
 
-    /// Appends mutations as one record (one mutation) or one atomic batch
-    /// frame. Versions follow the latest, or start at `at_version`, which
-    /// must be above it (replication assigns versions that way).
-    pub fn append(&self, mutations: &[Mutation<'_>], at_version: Option<u64>) -> Result<Appended> {
-        let frame_len: u64 = match mutations {
-            [one] => one.encoded_len() as u64,
-            many => {
-                (hightower_log::record::RECORD_HEADER_BYTES
-                    + many.iter().map(Mutation::encoded_len).sum::<usize>()) as u64
-            }
-        };
+    /// Appends a batch as one record (one mutation) or one atomic batch
+    /// frame, and queues its mutations for publishing. Versions follow the
+    /// latest, or start at `at_version`, which must be above it
+    /// (replication assigns versions that way). `pending` says whether the
+    /// caller left pending entries for the keys (see `state.rs`).
+    pub fn append(
+        &self,
+        batch: &WriteBatch,
+        at_version: Option<u64>,
+        pending: bool,
+    ) -> Result<Appended> {
+        let count = u32::try_from(batch.len()).map_err(|_| LogError::BadBatch {
+            mutations: batch.len(),
+            len: batch.encoded_bytes(),
+            max: self.options.limits.batch_bytes_max,
+        })?;
+        let frame_len = match count {
+            1 => batch.encoded_bytes(),
+            _ => hightower_log::record::RECORD_HEADER_BYTES + batch.encoded_bytes(),
+        } as u64;
         let mut active = self.active.lock();
         let used = active.data_len_bytes();
         if used + frame_len > self.segment_bytes_max && used > SEGMENT_HEADER_BYTES as u64 {
@@ -317,19 +385,67 @@ impl Storage {
             Some(v) => v,
             None => latest + 1,
         };
-        let locations = match mutations {
-            [one] => vec![active.append(first_version, one)?],
-            many => active.append_batch(first_version, many)?,
+        let first_offset = active.append_unsealed(first_version, batch.records())?;
+        let appended = Appended {
+            first_version,
+            count,
+            seq: self.appended_seq.load(Ordering::Relaxed) + 1,
+            segment_id: active.id(),
         };
-        let last = first_version + mutations.len() as u64 - 1;
-        self.latest_version.store(last, Ordering::Release);
         let unpublished = self.active_unpublished.lock().clone();
         unpublished.fetch_add(1, Ordering::AcqRel);
-        Ok(Appended {
-            first_version,
-            locations,
-            unpublished,
-        })
+        self.enqueue(batch, &appended, first_offset, pending, unpublished);
+        // After the queue: a reader of either counter finds the frame queued.
+        self.appended_seq.store(appended.seq, Ordering::Release);
+        self.latest_version
+            .store(appended.last_version(), Ordering::Release);
+        Ok(appended)
+    }
+
+    /// Queues the mutations of a frame just appended at `first_offset`.
+    /// Called with the append lock held, so the queue stays in append
+    /// order.
+    fn enqueue(
+        &self,
+        batch: &WriteBatch,
+        appended: &Appended,
+        first_offset: u64,
+        pending: bool,
+        unpublished: Arc<AtomicU64>,
+    ) {
+        let mut queue = self.queue.lock();
+        let mut offset = first_offset;
+        for (i, mutation) in batch.mutations().enumerate() {
+            let len = mutation.encoded_len() as u64;
+            queue.push_back(Update {
+                seq: appended.seq,
+                key: Key::from_slice(mutation.key()),
+                version: appended.first_version + i as u64,
+                location: Location {
+                    segment_id: appended.segment_id,
+                    offset: u32::try_from(offset).expect("segments stay below 4 GiB"),
+                    len: u32::try_from(len).expect("records stay below 4 GiB"),
+                },
+                put: matches!(mutation, Mutation::Put { .. }),
+                pending,
+                closes: None,
+            });
+            offset += len;
+        }
+        queue
+            .back_mut()
+            .expect("a batch holds at least one mutation")
+            .closes = Some(unpublished);
+    }
+
+    /// The place in the append order of the newest frame.
+    pub fn appended_seq(&self) -> u64 {
+        self.appended_seq.load(Ordering::Acquire)
+    }
+
+    /// Every frame up to this place in the append order is in the index.
+    pub fn published_seq(&self) -> u64 {
+        self.publisher.lock().published_seq
     }
 
     /// Syncs the active segment, starts the next one, and seals the old
@@ -366,26 +482,73 @@ impl Storage {
         self.sealers.join_all(&self.poison)
     }
 
-    /// Makes index entries point at what was just appended (a put) or
-    /// removes them (a delete), all at once with respect to snapshots.
-    pub fn publish(&self, commands: &[Command], appended: &Appended) {
-        let updates =
-            commands
-                .iter()
-                .zip(&appended.locations)
-                .enumerate()
-                .map(|(i, (command, location))| {
-                    let entry = Entry {
-                        version: appended.first_version + i as u64,
-                        location: *location,
-                    };
-                    match command {
-                        Command::Put { key, .. } => (key.as_slice(), Some(entry)),
-                        Command::Delete { key, .. } => (key.as_slice(), None),
-                    }
-                });
-        self.index.apply(updates);
-        appended.unpublished.fetch_sub(1, Ordering::AcqRel);
+    /// Publishes every frame appended up to `appended` and `appended`
+    /// itself, in append order: index entries then point at what was
+    /// appended (a put) or are removed (a delete), each frame all at once
+    /// with respect to snapshots.
+    pub fn publish(&self, appended: &Appended) {
+        self.publish_through(appended.seq, &|_, _| {});
+    }
+
+    /// Publishes every queued frame up to place `seq` in the append order,
+    /// which the caller has appended (and, under `Sync`, made durable).
+    /// `forget` is then called, with no lock held, for each mutation that
+    /// left a pending entry, so the caller can drop it.
+    pub(crate) fn publish_through(&self, seq: u64, forget: &dyn Fn(&[u8], u64)) {
+        let mut publisher = self.publisher.lock();
+        if publisher.published_seq >= seq {
+            return;
+        }
+        let mut drained = std::mem::take(&mut publisher.scratch);
+        {
+            let mut queue = self.queue.lock();
+            while queue.front().is_some_and(|update| update.seq <= seq) {
+                drained.extend(queue.pop_front());
+            }
+        }
+        self.index.apply(drained.iter().map(|update| {
+            let entry = update.put.then_some(Entry {
+                version: update.version,
+                location: update.location,
+            });
+            (update.key.as_slice(), entry)
+        }));
+        for closes in drained.iter().filter_map(|update| update.closes.as_ref()) {
+            closes.fetch_sub(1, Ordering::AcqRel);
+        }
+        if let Some(last) = drained.last() {
+            publisher.published_version = last.version;
+        }
+        publisher.published_seq = seq;
+        drop(publisher);
+        for update in drained.iter().filter(|update| update.pending) {
+            forget(&update.key, update.version);
+        }
+        drained.clear();
+        let mut publisher = self.publisher.lock();
+        if publisher.scratch.capacity() < drained.capacity() {
+            publisher.scratch = drained;
+        }
+    }
+
+    /// Publishes everything appended so far; the caller holds every key
+    /// lock, so nothing is appended meanwhile, and drops the pending
+    /// entries itself.
+    pub(crate) fn publish_all(&self) {
+        self.publish_through(self.appended_seq(), &|_, _| {});
+        debug_assert!(
+            self.queue.lock().is_empty(),
+            "everything appended is published"
+        );
+    }
+
+    /// An index snapshot with the segments it points into and the version
+    /// it reflects: every version at or below it is in the snapshot, none
+    /// above. Waits only for a publish in progress, never for an fsync.
+    pub(crate) fn published_view(&self) -> (IndexSnapshot, SegmentMap, u64) {
+        let publisher = self.publisher.lock();
+        let (index, segments) = self.view();
+        (index, segments, publisher.published_version)
     }
 
     /// The ids of the sealed segments whose appends are all published.
@@ -430,7 +593,7 @@ impl Storage {
     }
 
     /// The state as a snapshot holds it. The caller must hold every key
-    /// lock, so that everything appended is also published.
+    /// lock and have published everything appended.
     pub fn state_snapshot(&self) -> Result<KvState> {
         let active = self.active.lock();
         active.flush()?;
@@ -446,7 +609,8 @@ impl Storage {
     }
 
     /// Writes a snapshot file of the current state and removes older ones.
-    /// The caller must hold every key lock.
+    /// The caller must hold every key lock and have published everything
+    /// appended.
     pub fn write_snapshot(&self) -> Result<PathBuf> {
         let _maintenance = self.maintenance.lock();
         self.sync()?;
@@ -462,7 +626,7 @@ impl Storage {
 
     /// Replaces the whole store with `entries` at `latest_version` (a
     /// snapshot from a replication peer). The caller must hold every key
-    /// lock.
+    /// lock and have published everything appended.
     ///
     /// Crash-safe: the new segments are written and synced in the staging
     /// directory `install-<first id>`, then the manifest switches to them
@@ -510,11 +674,20 @@ impl Storage {
             .cloned()
             .expect("the install wrote its last segment");
         let old = std::mem::replace(&mut *self.segments.write(), Arc::new(segments));
-        // Every key lock is held, so nothing is appended and unpublished.
+        // Every key lock is held and the caller published everything, so
+        // nothing is appended and unpublished.
         let unpublished = Arc::new(AtomicU64::new(0));
         *self.unpublished.lock() = BTreeMap::from([(last_id, unpublished.clone())]);
         *self.active_unpublished.lock() = unpublished;
-        self.index.install(builder.build());
+        {
+            let mut publisher = self.publisher.lock();
+            assert!(
+                self.queue.lock().is_empty(),
+                "an install follows a full publish"
+            );
+            self.index.install(builder.build());
+            publisher.published_version = latest_version;
+        }
         self.latest_version.store(latest_version, Ordering::Release);
         *active = newest;
         for stale in old.values() {

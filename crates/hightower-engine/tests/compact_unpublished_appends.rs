@@ -4,13 +4,16 @@
 //! that record as live, so the pass would drop it, and the publish that
 //! follows would point the key into a deleted segment. Once published, the
 //! record is copied like any other.
+//!
+//! Publishing goes in append order, so a commit publishes every frame
+//! appended before its own; here the storage is driven directly, with a
+//! second unpublished append that rolls the segment.
 
 mod compaction_common;
 
 use anyhow::{Context, ensure};
-use compaction_common::{manual_config, roll};
-use hightower_engine::{Command, CompactionOptions, KvEngine, SingleNodeEngine};
-use hightower_log::Mutation;
+use compaction_common::{SEGMENT_BYTES, manual_config};
+use hightower_engine::{CompactionOptions, KvEngine, SingleNodeEngine, WriteBatch};
 
 #[test]
 fn unpublished_appends_keep_their_segment_out_of_a_pass() -> anyhow::Result<()> {
@@ -20,16 +23,18 @@ fn unpublished_appends_keep_their_segment_out_of_a_pass() -> anyhow::Result<()> 
         engine.put(format!("k{i}").as_bytes(), &[b'a'; 100])?;
         engine.put(format!("k{i}").as_bytes(), &[b'b'; 100])?;
     }
-    // A commit that has appended but not published yet (the engine does
-    // both under the key's lock; here the storage is driven directly).
+    // A commit that has appended but not published yet, and one after it
+    // whose frame does not fit, so its append rolls the segment.
     let storage = engine.storage();
-    let mutation = Mutation::Put {
-        key: b"late",
-        value: b"published later",
-    };
-    let appended = storage.append(&[mutation], None)?;
-    let segment = appended.locations[0].segment_id;
-    roll(&engine, "x")?;
+    let mut batch = WriteBatch::new();
+    batch.put(b"late", b"published later");
+    let appended = storage.append(&batch, None, false)?;
+    let segment = appended.segment_id;
+    batch.clear();
+    batch.put(b"rolls", &vec![b'r'; SEGMENT_BYTES as usize / 2]);
+    batch.put(b"rolls-too", &vec![b'r'; SEGMENT_BYTES as usize / 2]);
+    let rolled = storage.append(&batch, None, false)?;
+    ensure!(rolled.segment_id > segment, "the second append rolled");
 
     let only = || CompactionOptions::default().only_segments([segment]);
     let report = engine.run_compaction(only())?;
@@ -38,10 +43,7 @@ fn unpublished_appends_keep_their_segment_out_of_a_pass() -> anyhow::Result<()> 
         "a segment with an unpublished append was compacted: {report:?}"
     );
 
-    storage.publish(
-        &[Command::put(b"late".to_vec(), b"published later".to_vec())],
-        &appended,
-    );
+    storage.publish(&rolled);
     let report = engine.run_compaction(only())?;
     ensure!(report.input_segment_ids == vec![segment], "{report:?}");
     let got = engine

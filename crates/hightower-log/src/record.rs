@@ -402,6 +402,157 @@ pub fn encode_batch(
     spans
 }
 
+/// Appends one put or delete record to `out` unsealed: the layout of
+/// [`encode_record`] with zeros where the checksum, the header check and
+/// the version go, because a writer builds it before it knows the version
+/// and the segment (whose secret keys the checksums). [`seal_records`]
+/// fills them in. Returns the record's length. The caller checks the
+/// mutation against the limits before the records are sealed.
+pub fn encode_unsealed(out: &mut Vec<u8>, mutation: &Mutation<'_>) -> usize {
+    let start = out.len();
+    let (kind, key, value): (_, _, &[u8]) = match mutation {
+        Mutation::Put { key, value } => (RecordKind::Put, *key, *value),
+        Mutation::Delete { key } => (RecordKind::Delete, *key, &[]),
+    };
+    let key_len = u32::try_from(key.len()).expect("keys are checked against a u32 limit");
+    let value_len = u32::try_from(value.len()).expect("values are checked against a u32 limit");
+    put_header(out, kind, key_len, value_len, 0);
+    out.extend_from_slice(key);
+    out.extend_from_slice(value);
+    out.len() - start
+}
+
+/// One unsealed record of a run that [`UnsealedRecords`] walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsealed<'a> {
+    /// Offset of the record's header in the run.
+    pub offset: usize,
+    /// The mutation it holds.
+    pub mutation: Mutation<'a>,
+}
+
+impl Unsealed<'_> {
+    /// Length of the record, header included.
+    pub fn len(&self) -> usize {
+        self.mutation.encoded_len()
+    }
+
+    /// Whether the record is empty (never: it has a header).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Walks a run of records made by [`encode_unsealed`], checking each
+/// header's kind and lengths against the run as it goes: a record that
+/// does not fit yields an error and ends the walk.
+#[derive(Debug, Clone)]
+pub struct UnsealedRecords<'a> {
+    records: &'a [u8],
+    at: usize,
+}
+
+impl<'a> UnsealedRecords<'a> {
+    /// A walk over `records`.
+    pub fn new(records: &'a [u8]) -> Self {
+        UnsealedRecords { records, at: 0 }
+    }
+
+    fn decode_at(&self, at: usize) -> Result<Unsealed<'a>, DecodeError> {
+        let header = self
+            .records
+            .get(at..at + RECORD_HEADER_BYTES)
+            .ok_or(DecodeError::Malformed("an unsealed record's header is cut"))?;
+        let key_len = read_u32(header, 12) as usize;
+        let value_len = read_u32(header, 16) as usize;
+        let key_at = at + RECORD_HEADER_BYTES;
+        let end = key_at
+            .checked_add(key_len)
+            .and_then(|n| n.checked_add(value_len))
+            .filter(|&end| end <= self.records.len())
+            .ok_or(DecodeError::Malformed(
+                "an unsealed record runs past its run",
+            ))?;
+        let key = &self.records[key_at..key_at + key_len];
+        let mutation = match RecordKind::from_u8(header[8])? {
+            RecordKind::Put => Mutation::Put {
+                key,
+                value: &self.records[key_at + key_len..end],
+            },
+            RecordKind::Delete if value_len == 0 => Mutation::Delete { key },
+            _ => {
+                return Err(DecodeError::Malformed(
+                    "an unsealed record is not a put or delete",
+                ));
+            }
+        };
+        Ok(Unsealed {
+            offset: at,
+            mutation,
+        })
+    }
+}
+
+impl<'a> Iterator for UnsealedRecords<'a> {
+    type Item = Result<Unsealed<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.records.len() {
+            return None;
+        }
+        let item = self.decode_at(self.at);
+        match &item {
+            Ok(record) => self.at += record.len(),
+            // A bad header ends the walk: nothing after it can be framed.
+            Err(_) => self.at = self.records.len(),
+        }
+        Some(item)
+    }
+}
+
+/// Appends `records`, a run of `count` records made by
+/// [`encode_unsealed`], to `out` as one frame and seals it: record `i`
+/// gets version `base_version + i` and its checksums under `checksums`.
+/// One record is framed on its own, several as one batch frame (the same
+/// bytes [`encode_record`] and [`encode_batch`] write). Returns the
+/// offset of the first record relative to the start of the frame.
+///
+/// The caller has walked `records` with [`UnsealedRecords`], so every
+/// record is whole and `count` matches.
+pub fn seal_records(
+    out: &mut Vec<u8>,
+    records: &[u8],
+    count: u32,
+    base_version: u64,
+    checksums: &Checksums,
+) -> usize {
+    let start = out.len();
+    let first_record = if count == 1 {
+        0
+    } else {
+        let body_len = u32::try_from(records.len()).expect("batch bytes are checked by the caller");
+        put_header(out, RecordKind::Batch, count, body_len, base_version);
+        RECORD_HEADER_BYTES
+    };
+    out.extend_from_slice(records);
+    let mut at = start + first_record;
+    for i in 0..u64::from(count) {
+        let record_len = RECORD_HEADER_BYTES
+            + read_u32(&out[at..], 12) as usize
+            + read_u32(&out[at..], 16) as usize;
+        // Wrapping, as the decoder checks it: a base near u64::MAX must not panic.
+        let version = base_version.wrapping_add(i);
+        out[at + 20..at + 28].copy_from_slice(&version.to_le_bytes());
+        finish_header(&mut out[at..at + record_len], checksums);
+        at += record_len;
+    }
+    assert_eq!(at, out.len(), "the sealed records fill the frame exactly");
+    if count != 1 {
+        finish_header(&mut out[start..], checksums);
+    }
+    first_record
+}
+
 /// Verifies the checksum of a whole data frame whose header is already
 /// decoded.
 pub fn verify_checksum(
@@ -753,5 +904,70 @@ mod tests {
                 "byte {byte}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod unsealed_tests {
+    use super::*;
+
+    fn mutations() -> [Mutation<'static>; 3] {
+        [
+            Mutation::Put {
+                key: b"alpha",
+                value: b"one",
+            },
+            Mutation::Delete { key: b"beta" },
+            Mutation::Put {
+                key: b"gamma",
+                value: b"",
+            },
+        ]
+    }
+
+    fn unsealed(mutations: &[Mutation<'_>]) -> Vec<u8> {
+        let mut records = Vec::new();
+        for mutation in mutations {
+            encode_unsealed(&mut records, mutation);
+        }
+        records
+    }
+
+    #[test]
+    fn sealing_one_record_writes_what_encode_record_writes() {
+        let checksums = Checksums::new(0x5eed);
+        let mutation = mutations()[0];
+        let mut expected = Vec::new();
+        encode_record(&mut expected, 7, &mutation, &checksums);
+        let mut sealed = vec![0xAA];
+        let first = seal_records(&mut sealed, &unsealed(&[mutation]), 1, 7, &checksums);
+        assert_eq!(first, 0);
+        assert_eq!(&sealed[1..], expected.as_slice());
+    }
+
+    #[test]
+    fn sealing_a_run_writes_what_encode_batch_writes() {
+        let checksums = Checksums::new(42);
+        let mut expected = Vec::new();
+        let spans = encode_batch(&mut expected, 100, &mutations(), &checksums);
+        let mut sealed = Vec::new();
+        let first = seal_records(&mut sealed, &unsealed(&mutations()), 3, 100, &checksums);
+        assert_eq!(first, spans[0].0);
+        assert_eq!(sealed, expected);
+    }
+
+    #[test]
+    fn the_walk_yields_each_record_and_stops_at_a_cut_one() {
+        let records = unsealed(&mutations());
+        let walked: Vec<_> = UnsealedRecords::new(&records)
+            .collect::<Result<_, _>>()
+            .expect("a whole run walks");
+        assert_eq!(walked.len(), 3);
+        assert_eq!(walked[1].mutation, Mutation::Delete { key: b"beta" });
+        assert_eq!(walked[1].offset, mutations()[0].encoded_len());
+        let cut = &records[..records.len() - 1];
+        let outcome: Vec<_> = UnsealedRecords::new(cut).collect();
+        assert_eq!(outcome.len(), 3);
+        assert!(outcome[2].is_err(), "a cut record is an error");
     }
 }

@@ -8,8 +8,8 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 #[cfg(feature = "testing")]
@@ -228,6 +228,17 @@ pub struct FaultPlan {
     fail_sync: AtomicBool,
     /// Bytes that may still be written before the disk is "full".
     write_budget_bytes: AtomicU64,
+    /// While closed, every `sync_data` blocks (a slow disk held still).
+    latch: Mutex<SyncLatch>,
+    latch_changed: Condvar,
+}
+
+/// The sync latch of a [`FaultPlan`].
+#[derive(Debug, Default)]
+struct SyncLatch {
+    closed: bool,
+    /// Syncs blocked on the latch now.
+    blocked: u32,
 }
 
 impl Default for FaultPlan {
@@ -235,6 +246,8 @@ impl Default for FaultPlan {
         FaultPlan {
             fail_sync: AtomicBool::new(false),
             write_budget_bytes: AtomicU64::new(u64::MAX),
+            latch: Mutex::new(SyncLatch::default()),
+            latch_changed: Condvar::new(),
         }
     }
 }
@@ -255,6 +268,48 @@ impl FaultPlan {
     pub fn heal(&self) {
         self.set_fail_sync(false);
         self.set_write_budget_bytes(u64::MAX);
+        self.release_syncs();
+    }
+
+    /// Makes every later `sync_data` block until [`FaultPlan::release_syncs`].
+    pub fn hold_syncs(&self) {
+        self.lock_latch().closed = true;
+    }
+
+    /// Lets held syncs go on, and later ones run freely.
+    pub fn release_syncs(&self) {
+        self.lock_latch().closed = false;
+        self.latch_changed.notify_all();
+    }
+
+    /// Waits up to `timeout` until a sync is held; returns whether one is.
+    pub fn wait_for_held_sync(&self, timeout: std::time::Duration) -> bool {
+        let latch = self.lock_latch();
+        let (latch, _) = self
+            .latch_changed
+            .wait_timeout_while(latch, timeout, |latch| latch.blocked == 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        latch.blocked > 0
+    }
+
+    fn lock_latch(&self) -> MutexGuard<'_, SyncLatch> {
+        // A test thread that panicked while holding it changed no count.
+        self.latch.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Blocks while the latch is closed.
+    fn pass_latch(&self) {
+        let mut latch = self.lock_latch();
+        if !latch.closed {
+            return;
+        }
+        latch.blocked += 1;
+        self.latch_changed.notify_all();
+        let mut latch = self
+            .latch_changed
+            .wait_while(latch, |latch| latch.closed)
+            .unwrap_or_else(PoisonError::into_inner);
+        latch.blocked -= 1;
     }
 
     /// Takes up to `want` bytes from the budget and returns how many.
@@ -309,6 +364,7 @@ impl FileIo for FaultyFile {
         Ok(())
     }
     fn sync_data(&self) -> io::Result<()> {
+        self.plan.pass_latch();
         if self.plan.fail_sync.load(Ordering::SeqCst) {
             return Err(io::Error::from_raw_os_error(5)); // EIO
         }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use hightower_engine::{Command, Durability, EngineConfig, KvEngine, SingleNodeEngine};
+use hightower_engine::{Durability, EngineConfig, KvEngine, SingleNodeEngine, WriteBatch};
 
 use super::{HightowerOptions, Pair, Subject};
 
@@ -58,11 +58,14 @@ impl Subject for HightowerSubject {
     }
 
     fn put_batch(&mut self, pairs: &[Pair<'_>]) -> Result<()> {
-        let commands = pairs
-            .iter()
-            .map(|(k, v)| Command::put(k.to_vec(), v.to_vec()))
-            .collect();
-        self.engine().submit_batch(commands)?;
+        // `WriteBatch` encodes as it is built; `submit_batch` of commands
+        // builds one the same way after copying each key and value.
+        let bytes = pairs.iter().map(|(k, v)| 28 + k.len() + v.len()).sum();
+        let mut batch = WriteBatch::with_capacity(bytes);
+        for (key, value) in pairs {
+            batch.put(key, value);
+        }
+        self.engine().write(&batch)?;
         Ok(())
     }
 

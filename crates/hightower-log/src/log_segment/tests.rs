@@ -676,3 +676,87 @@ fn every_segment_gets_its_own_secret() {
         "{debug}"
     );
 }
+
+#[test]
+fn unsealed_runs_append_as_records_and_batches_that_read_and_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment = create(&dir, options(0));
+    let mut one = Vec::new();
+    crate::record::encode_unsealed(&mut one, &put(b"alpha", b"one"));
+    let single_at = segment.append_unsealed(1, &one).unwrap();
+    assert_eq!(
+        single_at, SEGMENT_HEADER_BYTES as u64,
+        "one record is framed alone"
+    );
+    let mut run = Vec::new();
+    let b = crate::record::encode_unsealed(&mut run, &put(b"beta", b"two"));
+    crate::record::encode_unsealed(&mut run, &Mutation::Delete { key: b"alpha" });
+    let batch_at = segment.append_unsealed(2, &run).unwrap();
+    assert_eq!(
+        batch_at,
+        single_at + one.len() as u64 + RECORD_HEADER_BYTES as u64,
+        "a run of several is one batch frame"
+    );
+    let beta = segment.location(batch_at, b as u64);
+    let record = segment.read(beta).unwrap();
+    assert_eq!(
+        (record.key(), record.value(), record.version()),
+        (&b"beta"[..], &b"two"[..], 2)
+    );
+
+    let (segment, report) = reopen(segment);
+    assert_eq!(report.truncated_bytes, 0);
+    let mut seen = Vec::new();
+    segment
+        .scan(|_, r| {
+            seen.push((r.key.to_vec(), r.kind, r.version));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            (b"alpha".to_vec(), RecordKind::Put, 1),
+            (b"beta".to_vec(), RecordKind::Put, 2),
+            (b"alpha".to_vec(), RecordKind::Delete, 3),
+        ]
+    );
+}
+
+#[test]
+fn a_malformed_or_oversized_unsealed_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = crate::record::Limits {
+        key_bytes_max: 4,
+        ..crate::record::Limits::default()
+    };
+    let segment = create(
+        &dir,
+        SegmentOptions {
+            limits,
+            ..options(0)
+        },
+    );
+    let mut run = Vec::new();
+    crate::record::encode_unsealed(&mut run, &put(b"k", b"v"));
+    let cut = &run[..run.len() - 1];
+    assert!(matches!(
+        segment.append_unsealed(1, cut),
+        Err(LogError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        segment.append_unsealed(1, &[]),
+        Err(LogError::BadBatch { .. })
+    ));
+    let mut long_key = Vec::new();
+    crate::record::encode_unsealed(&mut long_key, &put(b"too long", b"v"));
+    assert!(matches!(
+        segment.append_unsealed(1, &long_key),
+        Err(LogError::KeyTooLarge { .. })
+    ));
+    assert_eq!(
+        segment.data_len_bytes(),
+        SEGMENT_HEADER_BYTES as u64,
+        "nothing was appended"
+    );
+}

@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 use super::{LogSegment, SEGMENT_DATA_BYTES_MAX};
 use crate::Location;
 use crate::error::{LogError, Result};
-use crate::record::{Mutation, RECORD_HEADER_BYTES, encode_batch, encode_record};
+use crate::record::{
+    Mutation, RECORD_HEADER_BYTES, UnsealedRecords, encode_batch, encode_record, seal_records,
+};
 
 /// The appender's state, behind the segment's writer lock.
 #[derive(Debug)]
@@ -82,6 +84,56 @@ impl LogSegment {
             .into_iter()
             .map(|(relative, len)| self.location(offset + relative as u64, len as u64))
             .collect())
+    }
+
+    /// Appends `records`, a run made by [`crate::record::encode_unsealed`],
+    /// as one frame: one record alone, several as an atomic batch, record
+    /// `i` at version `base_version + i`. The records are checked against
+    /// the limits here, and sealed (versions and checksums) in the write
+    /// buffer, so the caller's bytes are copied once. Returns the data
+    /// offset of the first record; the others follow it back to back.
+    pub fn append_unsealed(&self, base_version: u64, records: &[u8]) -> Result<u64> {
+        let count = self.check_unsealed(records)?;
+        let frame_len = match count {
+            1 => records.len(),
+            _ => RECORD_HEADER_BYTES + records.len(),
+        } as u64;
+        let mut writer = self.writer.lock();
+        self.check_writable(&writer, frame_len)?;
+        let offset = writer.end;
+        let first_record = seal_records(
+            &mut writer.buffer,
+            records,
+            count,
+            base_version,
+            &self.checksums,
+        );
+        writer.end += frame_len;
+        self.maybe_flush(&mut writer)?;
+        Ok(offset + first_record as u64)
+    }
+
+    /// Walks an unsealed run before it is framed: every record whole and
+    /// within the limits, a batch within its byte limit. Returns the count.
+    fn check_unsealed(&self, records: &[u8]) -> Result<u32> {
+        let limits = &self.options.limits;
+        let mut count = 0usize;
+        for record in UnsealedRecords::new(records) {
+            let record = record.map_err(|reason| LogError::Corrupt {
+                path: self.path.clone(),
+                offset: self.data_len_bytes(),
+                reason,
+            })?;
+            limits.check(&record.mutation)?;
+            count += 1;
+        }
+        let too_large = count > 1 && records.len() > limits.batch_bytes_max;
+        let count_u32 = u32::try_from(count).ok().filter(|&n| n > 0 && !too_large);
+        count_u32.ok_or(LogError::BadBatch {
+            mutations: count,
+            len: records.len(),
+            max: limits.batch_bytes_max,
+        })
     }
 
     fn maybe_flush(&self, writer: &mut Writer) -> Result<()> {
