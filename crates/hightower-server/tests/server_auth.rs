@@ -1,44 +1,15 @@
 //! `hightower serve` with authentication (the default): the first start
-//! creates `admin` with a random password, printed once and kept in a
-//! 0600 file; commands before AUTH get NOAUTH, wrong credentials
+//! creates `admin` with a random password kept in a 0600 file (printed
+//! only on a terminal); commands before AUTH get NOAUTH, wrong credentials
 //! WRONGPASS, keys outside a user's grants NOPERM; API keys work as
 //! passwords; KEYS shows only readable keys.
 
 mod server_common;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result};
 use redis::{Value, cmd};
-use server_common::{TestServer, error_text};
+use server_common::{TestServer, error_text, run_hightower as hightower};
 
-/// Runs a `hightower` management command on a stopped server's data.
-fn hightower(data: &Path, args: &[&str], stdin: &str) -> Result<String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hightower"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let written = child
-        .stdin
-        .take()
-        .context("stdin is piped")?
-        .write_all(stdin.as_bytes());
-    // A command that needs no password may exit before reading it.
-    if let Err(error) = written
-        && error.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        return Err(error.into());
-    }
-    let output = child.wait_with_output()?;
-    ensure!(output.status.success(), "hightower {args:?}: {output:?}");
-    Ok(String::from_utf8(output.stdout)?)
-}
 
 #[test]
 fn auth_is_enforced_per_command_and_key() -> Result<()> {

@@ -146,6 +146,14 @@ fn authorizer(
             path = %path.display(),
             "generated a new master key (mode 0600); keep it safe and apart from the data directory"
         );
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "generated the master key {} (mode 0600): back it up apart from the data \
+             directory; without it the users' sealed metadata cannot be read",
+            path.display()
+        )?;
+        out.flush()?;
     }
     let encryptor = loaded.encryptor;
     let hasher = SecretHasher::builder().build()?;
