@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use redis::{Value, cmd};
 use server_common::{TestServer, error_text, run_hightower as hightower};
 
-
 #[test]
 fn auth_is_enforced_per_command_and_key() -> Result<()> {
     let dir = tempfile::tempdir()?;
