@@ -4,7 +4,8 @@
 //! Both servers run on loopback ports of this machine at the same time:
 //! Hightower (release build) under `--durability periodic` (fsync every
 //! 100 ms) and Redis with `appendonly yes`, `appendfsync everysec`, no RDB
-//! snapshots. For each pipeline depth (1 and 16) and test (SET, then GET),
+//! snapshots; with `-- --sync`, Hightower under `--durability sync` and
+//! Redis with `appendfsync always` (every write durable before its reply). For each pipeline depth (1 and 16) and test (SET, then GET),
 //! the rounds alternate between the two servers, and the table shows the
 //! median of the rounds: ops/s, p50 and p99 latency, and Hightower's ratio
 //! of ops/s. Both servers are stopped by pid at the end, also on failure.
@@ -53,9 +54,28 @@ struct Options {
     /// plain `redis-benchmark` command) uses one key for every request.
     #[arg(long, default_value_t = 0)]
     keyspace: u64,
+    /// Bytes of each SET value (`-d`; redis-benchmark's own default is 3).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    value_bytes: u32,
     /// Rounds per measurement; the table shows the median.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=9))]
     rounds: u32,
+    /// Compare every write made durable before it is acknowledged:
+    /// Hightower `--durability sync` against Redis `appendfsync always`
+    /// (instead of `periodic` against `everysec`).
+    #[arg(long)]
+    sync: bool,
+}
+
+impl Options {
+    /// Hightower's durability flag and Redis's appendfsync policy.
+    fn modes(&self) -> (&'static str, &'static str) {
+        if self.sync {
+            ("sync", "always")
+        } else {
+            ("periodic", "everysec")
+        }
+    }
 }
 
 /// One `redis-benchmark` result row.
@@ -117,8 +137,9 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> Result<()> {
     let scratch = sh.current_dir().join("target").join("bench-server");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)?;
-    let ours = start_hightower(&hightower, &scratch.join("hightower"))?;
-    let theirs = start_redis(&scratch.join("redis"))?;
+    let (durability, appendfsync) = options.modes();
+    let ours = start_hightower(&hightower, &scratch.join("hightower"), durability)?;
+    let theirs = start_redis(&scratch.join("redis"), appendfsync)?;
     let rows = measure(&options, &ours, &theirs)?;
     ours.stop()?;
     theirs.stop()?;
@@ -174,11 +195,11 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn start_hightower(binary: &Path, data_dir: &Path) -> Result<Running> {
+fn start_hightower(binary: &Path, data_dir: &Path, durability: &str) -> Result<Running> {
     let mut child = Command::new(binary)
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--durability", "periodic", "serve", "--no-auth"])
+        .args(["--durability", durability, "serve", "--no-auth"])
         .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -213,7 +234,7 @@ fn start_hightower(binary: &Path, data_dir: &Path) -> Result<Running> {
     }
 }
 
-fn start_redis(dir: &Path) -> Result<Running> {
+fn start_redis(dir: &Path, appendfsync: &str) -> Result<Running> {
     std::fs::create_dir_all(dir)?;
     let port = free_port()?;
     let child = Command::new("redis-server")
@@ -222,7 +243,7 @@ fn start_redis(dir: &Path) -> Result<Running> {
             "--appendonly",
             "yes",
             "--appendfsync",
-            "everysec",
+            appendfsync,
             "--save",
             "",
         ])
@@ -310,6 +331,8 @@ fn benchmark(options: &Options, addr: SocketAddr, test: &str, pipeline: u32) -> 
             &options.requests.to_string(),
             "-P",
             &pipeline.to_string(),
+            "-d",
+            &options.value_bytes.to_string(),
         ])
         .arg("--csv");
     if options.keyspace > 0 {
@@ -367,14 +390,16 @@ fn median(samples: &[Sample]) -> Sample {
 }
 
 fn print_table(options: &Options, redis_version: &str, rows: &[Row]) -> Result<()> {
+    let (durability, appendfsync) = options.modes();
     let keys = match options.keyspace {
         0 => "one key".to_string(),
         n => format!("-r {n}"),
     };
+    let keys = format!("{keys} -d {}", options.value_bytes);
     let mut table = format!(
         "\nredis-benchmark -c {} -n {} {keys}, median of {} rounds\n\
-         hightower serve --durability periodic (fsync every 100 ms) vs redis-server {redis_version} \
-         (appendonly yes, appendfsync everysec)\n\n\
+         hightower serve --durability {durability} vs redis-server {redis_version} \
+         (appendonly yes, appendfsync {appendfsync})\n\n\
          | test | pipeline | hightower ops/s | p50 ms | p99 ms | redis ops/s | p50 ms | p99 ms | ratio |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         options.clients, options.requests, options.rounds
