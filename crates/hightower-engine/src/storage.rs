@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use hightower_compact::Compactor;
 use hightower_index::{Entry, Index, IndexBuilder, IndexSnapshot, Key};
-use hightower_log::vfs::Vfs;
+use hightower_log::vfs::{Vfs, removed_if_present};
 use hightower_log::{
     DecodeError, Location, LogError, LogSegment, Mutation, SEGMENT_HEADER_BYTES, SegmentOptions,
     VerifyReport,
@@ -711,11 +711,8 @@ impl Storage {
     ) -> Result<u32> {
         // `first_id` is fresh, so no directory of that name can be live;
         // one left by a failed attempt is stale.
-        match self.vfs.remove_dir_all(staging) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(EngineError::io(staging, e)),
-        }
+        removed_if_present(self.vfs.remove_dir_all(staging))
+            .map_err(|e| EngineError::io(staging, e))?;
         self.vfs
             .create_dir(staging)
             .map_err(|e| EngineError::io(staging, e))?;

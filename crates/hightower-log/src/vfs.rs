@@ -1,4 +1,4 @@
-//! The file-system seam: every byte the log layer reads or writes goes
+//! The file-system seam: every file-system call of the storage crates goes
 //! through [`Vfs`] and [`FileIo`], so tests can inject short writes, failed
 //! fsyncs and a full disk with [`FaultyVfs`], and, with the `testing`
 //! feature, power cuts and countdown failures with `CrashVfs`.
@@ -47,7 +47,7 @@ pub trait FileIo: Send + Sync + fmt::Debug {
 /// A held lock on a file; the lock is released when the guard drops.
 pub type FileLock = Box<dyn fmt::Debug + Send + Sync>;
 
-/// Every file-system call of the storage crates. [`StdVfs::default()`] is the real
+/// Every file-system call of the storage crates. [`StdVfs`] is the real
 /// one; tests wrap it to inject failures and to simulate power cuts.
 ///
 /// Paths are whole paths; a directory's entries (created, renamed,
@@ -82,10 +82,21 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     fn try_lock(&self, path: &Path) -> io::Result<Option<FileLock>>;
 }
 
-/// Permission bits of what [`StdVfs::default()`] creates: owner-only by default,
+/// The outcome of a remove call where a missing file or directory is
+/// fine: `Ok(true)` when something was removed, `Ok(false)` when nothing
+/// was there, the error otherwise.
+pub fn removed_if_present(outcome: io::Result<()>) -> io::Result<bool> {
+    match outcome {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Permission bits of what [`StdVfs`] creates: owner-only by default,
 /// because segments hold every value and the auth layer's hashes.
 pub const FILE_MODE_DEFAULT: u32 = 0o600;
-/// Permission bits of the directories [`StdVfs::default()`] creates.
+/// Permission bits of the directories [`StdVfs`] creates.
 pub const DIR_MODE_DEFAULT: u32 = 0o700;
 
 /// The operating system's file system. Files are created with mode

@@ -42,7 +42,7 @@ use hightower_compact::{
     CompactError, CompactionJob, CompactionOptions, CompactionOutput, CompactionPlan,
     CompactionReport, LiveRecords, PassGuard, SegmentUsage, segment_usage,
 };
-use hightower_log::vfs::Vfs;
+use hightower_log::vfs::{Vfs, removed_if_present};
 use hightower_log::{LogError, LogSegment, SEGMENT_HEADER_BYTES};
 
 use super::{Storage, segment_file_name};
@@ -58,19 +58,12 @@ pub(crate) const COMPACT_DIR: &str = "compact";
 /// is read.
 pub(super) fn clean_up_at_open(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()> {
     let staging = dir.join(COMPACT_DIR);
-    match vfs.remove_dir_all(&staging) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(EngineError::io(&staging, e)),
-    }
+    removed_if_present(vfs.remove_dir_all(&staging)).map_err(|e| EngineError::io(&staging, e))?;
     let mut removed = false;
     for id in &manifest.obsolete_segment_ids {
         let path = dir.join(segment_file_name(*id));
-        match vfs.remove_file(&path) {
-            Ok(()) => removed = true,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(EngineError::io(&path, e)),
-        }
+        removed |=
+            removed_if_present(vfs.remove_file(&path)).map_err(|e| EngineError::io(&path, e))?;
     }
     if removed {
         vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))?;
@@ -201,11 +194,8 @@ impl Storage {
         job: &CompactionJob<'_>,
         options: &CompactionOptions,
     ) -> Result<CompactionOutput> {
-        match self.vfs.remove_dir_all(staging) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(staging_error(staging, e)),
-        }
+        removed_if_present(self.vfs.remove_dir_all(staging))
+            .map_err(|e| staging_error(staging, e))?;
         self.vfs
             .create_dir(staging)
             .map_err(|e| staging_error(staging, e))?;

@@ -19,6 +19,7 @@ use hightower_engine::{KeyValue, KvEngine, SnapshotEngine};
 use crate::server::auth::Operation;
 use crate::server::commands::connection::unknown_subcommand;
 use crate::server::commands::overlay::{Overlay, atomically};
+use crate::server::commands::queued_strings;
 use crate::server::commands::{is, parse_int};
 use crate::server::dispatch::{CommandError, CommandResult, Ctx};
 use crate::server::resp::{Request, parse_i64};
@@ -140,21 +141,9 @@ pub(crate) fn copy_in(
 }
 
 pub(crate) fn touch(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
-    // Reads only: the overlay commits nothing.
-    atomically(ctx, request, touch_in)
-}
-
-pub(crate) fn touch_in(
-    ctx: &mut Ctx<'_>,
-    overlay: &mut Overlay<'_>,
-    request: &Request<'_>,
-) -> CommandResult {
-    let mut n_found = 0;
-    for key in request.args().skip(1) {
-        n_found += i64::from(overlay.exists(key)?);
-    }
-    ctx.reply().integer(n_found);
-    Ok(())
+    // Reads only: the overlay commits nothing. Without expiry or access
+    // times, TOUCH answers what EXISTS answers.
+    atomically(ctx, request, queued_strings::exists)
 }
 
 /// A random number; a fresh `RandomState` is seeded from the operating

@@ -120,7 +120,7 @@ fn in_transaction(name: &str) -> InTransaction {
         "rename" => In(keyspace_more::rename_in),
         "renamenx" => In(keyspace_more::renamenx_in),
         "copy" => In(keyspace_more::copy_in),
-        "touch" => In(keyspace_more::touch_in),
+        "touch" => In(queued_strings::exists),
         "object" => In(keyspace_more::object_in),
         "hello" | "auth" | "scan" | "keys" | "randomkey" | "flushdb" | "flushall" | "ht.getv"
         | "ht.cas" | "ht.cad" | "ht.compact" => Refused,
