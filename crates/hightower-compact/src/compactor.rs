@@ -24,9 +24,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
 use hightower_log::vfs::Vfs;
-use hightower_log::{
-    LogError, LogSegment, Mutation, RecordKind, SEGMENT_HEADER_BYTES, record::RecordRef,
-};
+use hightower_log::{LogError, LogSegment, Mutation, SEGMENT_HEADER_BYTES, record::RecordRef};
 use parking_lot::Mutex;
 
 use crate::Location;
@@ -289,9 +287,10 @@ impl Pass<'_, '_> {
             }
             self.report.bytes_read += u64::from(location.len);
             self.report_progress();
-            match record.kind {
-                RecordKind::Put => self.copy_put(location, record, &mut live),
-                _ => self.copy_tombstone(record, within_grace),
+            if record.is_put() {
+                self.copy_put(location, record, &mut live)
+            } else {
+                self.copy_tombstone(record, within_grace)
             }
         });
         if cancelled {
@@ -320,7 +319,10 @@ impl Pass<'_, '_> {
         }
     }
 
-    /// Copies a put that the index pointed at; drops any other.
+    /// Copies a put that the index pointed at, with its expiry time if it
+    /// has one; drops any other. (A put whose time has come is copied
+    /// like any live one: the active sweep deletes it through the log,
+    /// and the next pass drops it.)
     fn copy_put(
         &mut self,
         location: Location,
@@ -331,10 +333,7 @@ impl Pass<'_, '_> {
             self.report.records_dropped += 1;
             return Ok(());
         }
-        let mutation = Mutation::Put {
-            key: record.key,
-            value: record.value,
-        };
+        let mutation = Mutation::put(record.key, record.value, record.expires_at_ms);
         let to = self.writer.append(record.version, &mutation)?;
         self.relocations.push(record.key, location, to);
         self.report.records_kept += 1;
@@ -433,7 +432,7 @@ fn min_put_version(
     }
     let mut min = u64::MAX;
     segment.scan(|_, record| {
-        if record.kind == RecordKind::Put {
+        if record.is_put() {
             min = min.min(record.version);
         }
         Ok(())

@@ -44,7 +44,7 @@
 //! second.append(4, &Mutation::Delete { key: b"b" })?;
 //! second.seal()?;
 //! let index = Index::new();
-//! index.insert(b"a", Entry { version: 3, location: a });
+//! index.insert(b"a", Entry { version: 3, location: a, expiring: false });
 //!
 //! let compactor = Compactor::new(CompactionConfig::default());
 //! let pass = compactor.begin_pass()?;

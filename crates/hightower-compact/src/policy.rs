@@ -292,6 +292,7 @@ mod tests {
             Entry {
                 version: 1,
                 location: at(1, 32, 40),
+                expiring: false,
             },
         );
         index.insert(
@@ -299,6 +300,7 @@ mod tests {
             Entry {
                 version: 2,
                 location: at(1, 72, 50),
+                expiring: false,
             },
         );
         index.insert(
@@ -306,6 +308,7 @@ mod tests {
             Entry {
                 version: 3,
                 location: at(2, 32, 40),
+                expiring: false,
             },
         );
         let live = LiveRecords::from_index(&index.snapshot());

@@ -8,6 +8,8 @@ use hightower_compact::CompactionConfig;
 use hightower_log::Limits;
 use hightower_log::vfs::{StdVfs, Vfs};
 
+use crate::clock::{Clock, SystemClock};
+
 /// When a write is made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -51,6 +53,12 @@ pub struct EngineConfig {
     /// When compaction runs and what it may drop; automatic by default
     /// ([`CompactionConfig::manual`] turns automatic passes off).
     pub compaction: CompactionConfig,
+    /// Where "now" comes from when deciding whether a key has expired.
+    pub clock: Arc<dyn Clock>,
+    /// At most this many expired keys are deleted per second by the
+    /// active sweep (a background thread); 0 turns the sweep off, and
+    /// expired keys then only read as absent until they are overwritten.
+    pub expiry_sweep_keys_per_second: usize,
 }
 
 impl EngineConfig {
@@ -68,7 +76,21 @@ impl EngineConfig {
             write_buffer_bytes: 256 * 1024,
             vfs: Arc::new(StdVfs::default()),
             compaction: CompactionConfig::default(),
+            clock: Arc::new(SystemClock),
+            expiry_sweep_keys_per_second: 20_000,
         }
+    }
+
+    /// The same configuration with another clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The same configuration with another bound on the active sweep.
+    pub fn expiry_sweep_keys_per_second(mut self, keys: usize) -> Self {
+        self.expiry_sweep_keys_per_second = keys;
+        self
     }
 
     /// The same configuration with another durability.

@@ -10,6 +10,7 @@ use hightower_compact::{CompactError, CompactionOptions, CompactionReport, Suspe
 use hightower_log::LogError;
 use hightower_log::vfs::FileLock;
 
+use crate::clock::is_expired;
 use crate::config::{Durability, EngineConfig};
 use crate::error::{EngineError, KeyDisplay, Result};
 use crate::group_commit::GroupCommit;
@@ -63,6 +64,9 @@ const BACKGROUND_PASSES_MAX: usize = 64;
 /// stays below a quarter of the live data.
 const LOOK_AGAIN_LIVE_FRACTION: u64 = 4;
 
+/// Rounds of the active expiry sweep per second.
+const SWEEP_TICKS_PER_SECOND: usize = 10;
+
 /// The versioned, crash-safe key-value engine of one node. See the crate
 /// docs for an example.
 #[derive(Debug)]
@@ -71,6 +75,7 @@ pub struct SingleNodeEngine {
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
     periodic: Option<(Sender<()>, JoinHandle<()>)>,
+    sweep: Option<(Sender<()>, JoinHandle<()>)>,
     compaction_thread: Option<JoinHandle<()>>,
 }
 
@@ -126,10 +131,12 @@ impl SingleNodeEngine {
             jobs: None,
             workers: Vec::new(),
             periodic: None,
+            sweep: None,
             compaction_thread: None,
         };
         engine.start_workers()?;
         engine.start_periodic_sync()?;
+        engine.start_expiry_sweep()?;
         if automatic {
             engine.start_compaction_thread(woken)?;
         }
@@ -189,6 +196,40 @@ impl SingleNodeEngine {
             .map_err(|e| EngineError::io(&self.inner.config.data_dir, e))?;
         self.periodic = Some((stop, handle));
         Ok(())
+    }
+
+    /// Starts the active expiry sweep: ten times a second it deletes up
+    /// to a tenth of `expiry_sweep_keys_per_second` keys whose expiry
+    /// time has come, through the log like any delete.
+    fn start_expiry_sweep(&mut self) -> Result<()> {
+        let per_tick = self.inner.config.expiry_sweep_keys_per_second / SWEEP_TICKS_PER_SECOND;
+        if per_tick == 0 {
+            return Ok(());
+        }
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
+        let inner = self.inner.clone();
+        let interval = std::time::Duration::from_millis(1000 / SWEEP_TICKS_PER_SECOND as u64);
+        let handle = std::thread::Builder::new()
+            .name("hightower-expiry".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    if inner.poison_reason().is_none() {
+                        // A failure here poisons or is a conflict; either
+                        // way the next tick tries again.
+                        let _ = inner.sweep_expired(per_tick);
+                    }
+                }
+            })
+            .map_err(|e| EngineError::io(&self.inner.config.data_dir, e))?;
+        self.sweep = Some((stop, handle));
+        Ok(())
+    }
+
+    /// Deletes up to `limit` keys whose expiry time has come, now, on the
+    /// calling thread; returns how many it deleted. The sweep thread calls
+    /// this; so can a caller that wants space back at once.
+    pub fn sweep_expired_now(&self, limit: usize) -> Result<usize> {
+        self.inner.sweep_expired(limit)
     }
 
     /// Starts the thread that runs automatic compaction passes when woken.
@@ -416,7 +457,7 @@ impl Inner {
                 .append(batch, at_version, true)
                 .map_err(|e| self.poison(e))?;
             for (i, mutation) in batch.mutations().enumerate() {
-                let put = matches!(mutation, hightower_log::Mutation::Put { .. });
+                let put = (mutation.is_put(), mutation.expires_at_ms());
                 let version = appended.first_version + i as u64;
                 locks.set_pending(mutation.key(), version, put, appended.seq);
             }
@@ -424,6 +465,41 @@ impl Inner {
         };
         self.wait_published(appended.seq)?;
         Ok(appended)
+    }
+
+    /// One round of the active sweep: a batch of deletes, each on the
+    /// condition that the key is still at the version that expired, so a
+    /// key written again meanwhile is left alone (it drops out of the
+    /// batch, and the rest is tried again).
+    fn sweep_expired(&self, limit: usize) -> Result<usize> {
+        let now_ms = self.config.clock.now_ms();
+        let mut due = self.storage.expiries().due(now_ms, limit);
+        while !due.is_empty() {
+            let mut batch = WriteBatch::with_capacity(due.len() * 48);
+            batch.see_expired();
+            for (key, version) in &due {
+                batch.delete_expecting(key, crate::types::Expect::Version(*version));
+            }
+            match self.commit(&batch, None) {
+                Ok(_) => {
+                    Metrics::add(&self.metrics.expired_keys, due.len() as u64);
+                    return Ok(due.len());
+                }
+                Err(EngineError::VersionConflict { key, .. }) => {
+                    let before = due.len();
+                    due.retain(|(due_key, version)| {
+                        let stale = due_key.as_slice() == key.0.as_slice();
+                        if stale {
+                            self.storage.expiries().forget(due_key, *version);
+                        }
+                        !stale
+                    });
+                    debug_assert!(due.len() < before, "the conflict names a key of the batch");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(0)
     }
 
     /// Under `Sync`: waits until frame `seq` is durable and published.
@@ -469,8 +545,11 @@ impl Inner {
         batch: &WriteBatch,
         locks: &mut KeyLocks<'_>,
     ) -> std::result::Result<(), (EngineError, Option<u64>)> {
+        let now_ms = (!batch.sees_expired()).then(|| self.config.clock.now_ms());
         for (key, expect) in batch.conditions() {
-            let current = locks.current(key, self.storage.index());
+            let current = locks
+                .current(key, &self.storage, now_ms)
+                .map_err(|e| (e, None))?;
             if !expect.holds(current.version) {
                 Metrics::add(&self.metrics.conflicts, 1);
                 let conflict = EngineError::VersionConflict {
@@ -516,6 +595,8 @@ impl Inner {
             version,
             index,
             segments,
+            now_ms: self.config.clock.now_ms(),
+            expiries: self.storage.expiries().clone(),
         }
     }
 
@@ -617,7 +698,9 @@ impl KvEngine for SingleNodeEngine {
 
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
         Metrics::add(&self.inner.metrics.gets, 1);
-        self.inner.storage.get(key)
+        let found = self.inner.storage.get(key)?;
+        let now_ms = self.inner.config.clock.now_ms();
+        Ok(found.filter(|versioned| !is_expired(versioned.expires_at_ms, now_ms)))
     }
 
     fn read_view(&self) -> Result<ReadView> {
@@ -625,12 +708,21 @@ impl KvEngine for SingleNodeEngine {
     }
 
     fn version_of(&self, key: &[u8]) -> Result<Option<u64>> {
+        let now_ms = self.inner.config.clock.now_ms();
+        self.inner.storage.live_version(key, now_ms)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.inner.config.clock.now_ms()
+    }
+
+    fn expiry_of(&self, key: &[u8]) -> Result<Option<Option<u64>>> {
+        let now_ms = self.inner.config.clock.now_ms();
         Ok(self
             .inner
             .storage
-            .index()
-            .get(key)
-            .map(|entry| entry.version))
+            .live_expiry(key, now_ms)?
+            .map(|(_, at)| at))
     }
 }
 
@@ -682,6 +774,10 @@ impl Drop for SingleNodeEngine {
             if let Some(wake) = &self.inner.compaction.wake {
                 let _ = wake.try_send(());
             }
+            let _ = handle.join();
+        }
+        if let Some((stop, handle)) = self.sweep.take() {
+            let _ = stop.send(());
             let _ = handle.join();
         }
         if let Some((stop, handle)) = self.periodic.take() {

@@ -51,9 +51,11 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
+mod expiry;
 mod group_commit;
 pub mod manifest;
 pub mod metrics;
@@ -65,6 +67,7 @@ pub mod storage;
 pub mod traits;
 pub mod types;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Durability, EngineConfig};
 pub use engine::SingleNodeEngine;
 pub use error::{EngineError, KeyDisplay, Result};

@@ -96,6 +96,7 @@ pub struct Metrics {
     pub(crate) gets: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) conflicts: AtomicU64,
+    pub(crate) expired_keys: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
     pub(crate) fsyncs: AtomicU64,
     pub(crate) fsync_latency_us: Histogram,
@@ -122,6 +123,8 @@ pub struct MetricsSnapshot {
     pub batches: u64,
     /// Conditional writes refused with a version conflict.
     pub conflicts: u64,
+    /// Keys the active sweep deleted because their expiry time had come.
+    pub expired_keys: u64,
     /// Record bytes appended to the log.
     pub bytes_written: u64,
     /// fdatasync calls made for commits.
@@ -179,6 +182,7 @@ impl Metrics {
             gets: load(&self.gets),
             batches: load(&self.batches),
             conflicts: load(&self.conflicts),
+            expired_keys: load(&self.expired_keys),
             bytes_written: load(&self.bytes_written),
             fsyncs: load(&self.fsyncs),
             fsync_latency_us: self.fsync_latency_us.snapshot(),

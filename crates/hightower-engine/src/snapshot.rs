@@ -10,6 +10,7 @@
 //!   latest version u64 | log position: segment id u32, offset u32 | entry count u64
 //! entries, in key order:
 //!   key_len u32 | key | version u64 | segment id u32 | offset u32 | record len u32
+//!   | flags u8 (bit 0: the write expires) | expires_at_ms u64 (when bit 0 is set)
 //! trailer:
 //!   xxh3-64 of every byte before it (u64)
 //! ```
@@ -17,20 +18,26 @@
 //! The log position is where replay starts: every record at or after it
 //! (in that segment and all later ones) is newer than the snapshot.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use hightower_index::{Entry, IndexBuilder, IndexSnapshot};
+use hightower_index::{Entry, IndexBuilder, IndexSnapshot, Key};
 use hightower_log::Location;
 use hightower_log::vfs::Vfs;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{EngineError, Result};
+use crate::storage::ExpiringWrite;
 
 const MAGIC: [u8; 8] = *b"HTKVSNP\0";
-/// The snapshot format version this build writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+/// The snapshot format version this build writes and reads (version 1,
+/// from before expiry, had no flags byte; it is refused, and the store
+/// is then rebuilt from the log, which holds everything).
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 const HEADER_BYTES: usize = 40;
-const ENTRY_FIXED_BYTES: usize = 4 + 8 + 4 + 4 + 4;
+const ENTRY_FIXED_BYTES: usize = 4 + 8 + 4 + 4 + 4 + 1;
+/// Bit 0 of an entry's flags: the write expires; its time follows.
+const FLAG_EXPIRING: u8 = 1;
 
 /// Where replay starts after a snapshot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -51,6 +58,8 @@ pub struct KvState {
     pub position: LogPosition,
     /// Every live key with its version and location.
     pub index: IndexSnapshot,
+    /// The expiry time of every entry of `index` marked expiring.
+    pub expiries: HashMap<Key, u64>,
 }
 
 /// Reading and writing snapshot files.
@@ -103,6 +112,19 @@ impl Snapshot {
             bytes.extend_from_slice(&entry.location.segment_id.to_le_bytes());
             bytes.extend_from_slice(&entry.location.offset.to_le_bytes());
             bytes.extend_from_slice(&entry.location.len.to_le_bytes());
+            if entry.expiring {
+                let at = state
+                    .expiries
+                    .get(&key)
+                    .ok_or_else(|| EngineError::Snapshot {
+                        path: dir.to_path_buf(),
+                        reason: "an expiring entry without its time".to_string(),
+                    })?;
+                bytes.push(FLAG_EXPIRING);
+                bytes.extend_from_slice(&at.to_le_bytes());
+            } else {
+                bytes.push(0);
+            }
         }
         let checksum = xxh3_64(&bytes);
         bytes.extend_from_slice(&checksum.to_le_bytes());
@@ -123,32 +145,38 @@ impl Snapshot {
     /// Loads and verifies a snapshot file, refusing unknown format versions.
     pub fn load(vfs: &dyn Vfs, path: &Path) -> Result<KvState> {
         let mut builder = IndexBuilder::new();
-        let (latest_version, position) = Self::load_into(vfs, path, &mut builder)?;
+        let mut expiring = Vec::new();
+        let (latest_version, position) = Self::load_into(vfs, path, &mut builder, &mut expiring)?;
         Ok(KvState {
             latest_version,
             position,
             index: builder.build(),
+            expiries: expiring.into_iter().map(|(key, _, at)| (key, at)).collect(),
         })
     }
 
-    /// Loads a snapshot file into `builder`; returns its latest version and
-    /// log position. On error the builder may hold part of the entries.
-    pub fn load_into(
+    /// Loads a snapshot file into `builder`, and its expiring entries into
+    /// `expiring`; returns its latest version and log position. On error
+    /// the builder may hold part of the entries.
+    pub(crate) fn load_into(
         vfs: &dyn Vfs,
         path: &Path,
         builder: &mut IndexBuilder,
+        expiring: &mut Vec<ExpiringWrite>,
     ) -> Result<(u64, LogPosition)> {
         let bytes = vfs.read(path).map_err(|e| EngineError::io(path, e))?;
-        Self::decode_into(&bytes, builder).map_err(|reason| EngineError::Snapshot {
+        Self::decode_into(&bytes, builder, expiring).map_err(|reason| EngineError::Snapshot {
             path: path.to_path_buf(),
             reason,
         })
     }
 
-    /// Decodes snapshot bytes (the whole file) into `builder`.
-    pub fn decode_into(
+    /// Decodes snapshot bytes (the whole file) into `builder` and
+    /// `expiring`.
+    pub(crate) fn decode_into(
         bytes: &[u8],
         builder: &mut IndexBuilder,
+        expiring: &mut Vec<ExpiringWrite>,
     ) -> std::result::Result<(u64, LogPosition), String> {
         if bytes.len() < HEADER_BYTES + 8 || bytes[..8] != MAGIC {
             return Err("not a snapshot file (bad size or magic)".into());
@@ -194,12 +222,27 @@ impl Snapshot {
                     offset: u32_at(fixed + 12),
                     len: u32_at(fixed + 16),
                 },
+                expiring: bytes[fixed + 20] == FLAG_EXPIRING,
             };
             if entry.version > latest_version {
                 return Err(format!("entry at byte {at} is newer than the snapshot"));
             }
-            builder.observe(key, entry.version, Some(entry.location));
-            at = fixed + 20;
+            match bytes[fixed + 20] {
+                0 => {
+                    builder.observe(key, entry.version, Some(entry.location));
+                    at = fixed + 21;
+                }
+                FLAG_EXPIRING if fixed + 29 <= body_end => {
+                    builder.observe_expiring(key, entry.version, entry.location);
+                    expiring.push((Key::from_slice(key), entry.version, u64_at(fixed + 21)));
+                    at = fixed + 29;
+                }
+                flags => {
+                    return Err(format!(
+                        "entry at byte {at} has flags {flags:#04x} or is cut short"
+                    ));
+                }
+            }
         }
         if at != body_end {
             return Err("bytes left after the last entry".into());

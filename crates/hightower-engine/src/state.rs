@@ -23,8 +23,12 @@
 
 use std::collections::HashMap;
 
-use hightower_index::{Index, Key, SHARD_COUNT, shard_of};
+use hightower_index::{Key, SHARD_COUNT, shard_of};
 use parking_lot::{Mutex, MutexGuard};
+
+use crate::clock::is_expired;
+use crate::error::Result;
+use crate::storage::Storage;
 
 /// The newest appended, unpublished write of one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +36,8 @@ struct Pending {
     version: u64,
     /// A put (the key exists at `version`) or a delete (it does not).
     put: bool,
+    /// The put's expiry time, if it has one.
+    expires_at_ms: Option<u64>,
     /// The frame's place in the append order.
     seq: u64,
 }
@@ -122,28 +128,53 @@ impl KeyLocks<'_> {
         &mut self.guards[rank]
     }
 
-    /// The version `key` is at, counting appended writes not yet
-    /// published. The key's shard must be held.
-    pub(crate) fn current(&mut self, key: &[u8], index: &Index) -> Current {
+    /// The version `key` is at, at `now_ms`, counting appended writes
+    /// not yet published; a write whose expiry time has come counts as
+    /// absent (with `now_ms` `None`, expiry is not looked at: what the
+    /// sweep needs to delete exactly the version that expired). The key's
+    /// shard must be held.
+    pub(crate) fn current(
+        &mut self,
+        key: &[u8],
+        storage: &Storage,
+        now_ms: Option<u64>,
+    ) -> Result<Current> {
         let shard = self.shard_mut(key);
-        match shard.pending.get(key) {
-            Some(pending) => Current {
-                version: pending.put.then_some(pending.version),
+        if let Some(pending) = shard.pending.get(key) {
+            let expired = now_ms.is_some_and(|now_ms| is_expired(pending.expires_at_ms, now_ms));
+            let live = pending.put && !expired;
+            return Ok(Current {
+                version: live.then_some(pending.version),
                 pending_seq: Some(pending.seq),
-            },
-            None => Current {
-                version: index.get(key).map(|entry| entry.version),
-                pending_seq: None,
-            },
+            });
         }
+        let version = match now_ms {
+            Some(now_ms) => storage.live_version(key, now_ms)?,
+            None => storage.published_version(key),
+        };
+        Ok(Current {
+            version,
+            pending_seq: None,
+        })
     }
 
-    /// Records that `key` was appended at `version` (a put or a delete)
-    /// in frame `seq` and is not yet published. The key's shard must be
-    /// held.
-    pub(crate) fn set_pending(&mut self, key: &[u8], version: u64, put: bool, seq: u64) {
+    /// Records that `key` was appended at `version` (a put, expiring at
+    /// `expires_at_ms` if that is set, or a delete) in frame `seq` and is
+    /// not yet published. The key's shard must be held.
+    pub(crate) fn set_pending(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        (put, expires_at_ms): (bool, Option<u64>),
+        seq: u64,
+    ) {
         let shard = self.shard_mut(key);
-        let pending = Pending { version, put, seq };
+        let pending = Pending {
+            version,
+            put,
+            expires_at_ms,
+            seq,
+        };
         match shard.pending.get_mut(key) {
             Some(entry) => {
                 debug_assert!(entry.version < version, "versions of a key only rise");
@@ -187,26 +218,35 @@ mod tests {
 
     #[test]
     fn a_pending_write_shadows_the_index_until_it_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, _) = Storage::open(&crate::EngineConfig::new(dir.path())).unwrap();
         let state = ConcurrentKvState::default();
-        let index = Index::new();
         let mut locks = state.lock_keys([b"k".as_slice()]);
-        assert_eq!(locks.current(b"k", &index).version, None);
-        locks.set_pending(b"k", 5, true, 1);
-        let current = locks.current(b"k", &index);
-        assert_eq!((current.version, current.pending_seq), (Some(5), Some(1)));
-        locks.set_pending(b"k", 6, false, 2);
-        let current = locks.current(b"k", &index);
-        assert_eq!(current.version, None, "a pending delete");
+        let current =
+            |locks: &mut KeyLocks<'_>, now_ms| locks.current(b"k", &storage, Some(now_ms)).unwrap();
+        assert_eq!(current(&mut locks, 0).version, None);
+        locks.set_pending(b"k", 5, (true, None), 1);
+        let found = current(&mut locks, 0);
+        assert_eq!((found.version, found.pending_seq), (Some(5), Some(1)));
+        locks.set_pending(b"k", 6, (false, None), 2);
+        assert_eq!(current(&mut locks, 0).version, None, "a pending delete");
+        locks.set_pending(b"k", 7, (true, Some(100)), 3);
+        assert_eq!(current(&mut locks, 99).version, Some(7), "before its time");
+        assert_eq!(
+            current(&mut locks, 100).version,
+            None,
+            "a pending put that expired"
+        );
         drop(locks);
         state.forget_published(b"k", 5);
         let mut locks = state.lock_keys([b"k".as_slice()]);
         assert_eq!(
-            locks.current(b"k", &index).pending_seq,
-            Some(2),
+            current(&mut locks, 0).pending_seq,
+            Some(3),
             "an older publish leaves the newer pending entry"
         );
         drop(locks);
-        state.forget_published(b"k", 6);
+        state.forget_published(b"k", 7);
         assert!(state.shards[shard_of(b"k")].lock().pending.is_empty());
     }
 }

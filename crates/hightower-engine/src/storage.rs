@@ -38,6 +38,7 @@ use seals::Sealers;
 
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
+use crate::expiry::ExpiryTable;
 use crate::manifest::Manifest;
 use crate::poison::Poison;
 use crate::snapshot::{KvState, LogPosition, Snapshot};
@@ -100,6 +101,8 @@ struct Update {
     version: u64,
     location: Location,
     put: bool,
+    /// The expiry time of an expiring put.
+    expires_at_ms: Option<u64>,
     /// Whether the writer left a pending entry for the key in its shard.
     pending: bool,
     /// On the frame's last mutation: its segment's unpublished count.
@@ -131,6 +134,8 @@ pub struct Storage {
     /// Highest version appended to the log.
     latest_version: AtomicU64,
     index: Index,
+    /// The expiry times of the published keys that have one.
+    expiries: Arc<ExpiryTable>,
     /// Background seals of rolled segments (see `seals.rs`).
     sealers: Sealers,
     /// The engine's first fatal failure; background seals set it too.
@@ -212,15 +217,18 @@ impl Storage {
         )?;
 
         let mut builder = IndexBuilder::new();
+        let mut expiring = Vec::new();
         let mut latest = manifest.version_floor;
         let mut position = LogPosition::default();
         for path in Snapshot::list(vfs.as_ref(), &dir)? {
             let mut attempt = IndexBuilder::new();
-            match Snapshot::load_into(vfs.as_ref(), &path, &mut attempt) {
+            let mut attempt_expiring = Vec::new();
+            match Snapshot::load_into(vfs.as_ref(), &path, &mut attempt, &mut attempt_expiring) {
                 Ok((version, at))
                     if segments.is_empty() || segments.contains_key(&at.segment_id) =>
                 {
                     builder = attempt;
+                    expiring = attempt_expiring;
                     latest = latest.max(version);
                     position = at;
                     info.snapshot_version = Some(version);
@@ -230,9 +238,16 @@ impl Storage {
             }
         }
         for segment in segments.values() {
-            latest = latest.max(replay_segment(segment, position, &mut builder)?);
+            latest = latest.max(replay_segment(
+                segment,
+                position,
+                &mut builder,
+                &mut expiring,
+            )?);
         }
         let index = Index::from_snapshot(builder.build());
+        let expiries = Arc::new(ExpiryTable::default());
+        fill_expiries(&expiries, &index, expiring);
         let active = match segments.values().next_back() {
             Some(last) if !last.is_sealed() => last.clone(),
             newest => {
@@ -266,6 +281,7 @@ impl Storage {
             active: Mutex::new(active),
             latest_version: AtomicU64::new(latest),
             index,
+            expiries,
             sealers: Sealers::default(),
             poison: Poison::default(),
             next_segment_id: AtomicU32::new(next_segment_id),
@@ -426,7 +442,8 @@ impl Storage {
                     offset: u32::try_from(offset).expect("segments stay below 4 GiB"),
                     len: u32::try_from(len).expect("records stay below 4 GiB"),
                 },
-                put: matches!(mutation, Mutation::Put { .. }),
+                put: mutation.is_put(),
+                expires_at_ms: mutation.expires_at_ms(),
                 pending,
                 closes: None,
             });
@@ -510,9 +527,16 @@ impl Storage {
             let entry = update.put.then_some(Entry {
                 version: update.version,
                 location: update.location,
+                expiring: update.expires_at_ms.is_some(),
             });
             (update.key.as_slice(), entry)
         }));
+        for update in &drained {
+            if update.expires_at_ms.is_some() || !self.expiries.is_empty() {
+                self.expiries
+                    .set(&update.key, update.version, update.expires_at_ms);
+            }
+        }
         for closes in drained.iter().filter_map(|update| update.closes.as_ref()) {
             closes.fetch_sub(1, Ordering::AcqRel);
         }
@@ -566,7 +590,38 @@ impl Storage {
             .collect()
     }
 
-    /// The newest value of `key`.
+    /// The table of expiry times.
+    pub(crate) fn expiries(&self) -> &Arc<ExpiryTable> {
+        &self.expiries
+    }
+
+    /// The published version of `key` and its expiry time, if the key
+    /// is live at `now_ms`.
+    pub(crate) fn live_expiry(
+        &self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<(u64, Option<u64>)>> {
+        // As in `get`: the map is held while the entry is looked up.
+        let segments = self.segments.read();
+        let Some(entry) = self.index.get(key) else {
+            return Ok(None);
+        };
+        let at = entry_expiry(&self.expiries, &segments, key, entry)?;
+        Ok((!crate::clock::is_expired(at, now_ms)).then_some((entry.version, at)))
+    }
+
+    /// The published version of `key`, expired or not.
+    pub(crate) fn published_version(&self, key: &[u8]) -> Option<u64> {
+        self.index.get(key).map(|entry| entry.version)
+    }
+
+    /// The published version of `key` if it is live at `now_ms`.
+    pub(crate) fn live_version(&self, key: &[u8], now_ms: u64) -> Result<Option<u64>> {
+        Ok(self.live_expiry(key, now_ms)?.map(|(version, _)| version))
+    }
+
+    /// The newest value of `key`, expired or not.
     pub fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
         // Look the key up while the map is held: then the segment the
         // entry names is in this map, even if compaction moves the entry
@@ -598,13 +653,22 @@ impl Storage {
         let active = self.active.lock();
         active.flush()?;
         let offset = u32::try_from(active.data_len_bytes()).expect("segments stay below 4 GiB");
+        let index = self.index.snapshot();
+        let segments = self.segments();
+        let mut expiries = std::collections::HashMap::new();
+        for (key, entry) in index.iter().filter(|(_, entry)| entry.expiring) {
+            if let Some(at) = entry_expiry(&self.expiries, &segments, &key, entry)? {
+                expiries.insert(key, at);
+            }
+        }
         Ok(KvState {
             latest_version: self.latest_version(),
             position: LogPosition {
                 segment_id: active.id(),
                 offset,
             },
-            index: self.index.snapshot(),
+            index,
+            expiries,
         })
     }
 
@@ -663,10 +727,16 @@ impl Storage {
 
         let mut segments = BTreeMap::new();
         let mut builder = IndexBuilder::new();
+        let mut expiring = Vec::new();
         for id in first_id..=last_id {
             let path = self.dir.join(segment_file_name(id));
             let (segment, _) = LogSegment::open(self.vfs.as_ref(), &path, self.options)?;
-            replay_segment(&segment, LogPosition::default(), &mut builder)?;
+            replay_segment(
+                &segment,
+                LogPosition::default(),
+                &mut builder,
+                &mut expiring,
+            )?;
             segments.insert(id, Arc::new(segment));
         }
         let newest = segments
@@ -686,6 +756,8 @@ impl Storage {
                 "an install follows a full publish"
             );
             self.index.install(builder.build());
+            self.expiries.clear();
+            fill_expiries(&self.expiries, &self.index, expiring);
             publisher.published_version = latest_version;
         }
         self.latest_version.store(latest_version, Ordering::Release);
@@ -754,10 +826,7 @@ impl Storage {
                     ),
                 });
             }
-            let mutation = Mutation::Put {
-                key: &kv.key,
-                value: &kv.value,
-            };
+            let mutation = Mutation::put(&kv.key, &kv.value, kv.expires_at_ms);
             if segment.data_len_bytes() + mutation.encoded_len() as u64 > self.segment_bytes_max {
                 segment.seal()?;
                 segment = create(segment.id() + 1)?;
@@ -921,22 +990,36 @@ fn open_segments(
     Ok(segments)
 }
 
-/// Feeds what `segment` holds after `position` to `builder`; returns the
-/// highest version seen.
+/// An expiring put seen at recovery: key, version, expiry time.
+pub(crate) type ExpiringWrite = (Key, u64, u64);
+
+/// Feeds what `segment` holds after `position` to `builder`, and its
+/// expiring puts to `expiring`; returns the highest version seen.
 fn replay_segment(
     segment: &LogSegment,
     position: LogPosition,
     builder: &mut IndexBuilder,
+    expiring: &mut Vec<ExpiringWrite>,
 ) -> Result<u64> {
     let mut latest = 0;
+    let mut observe = |key: &[u8], version, location: Option<Location>, expires_at_ms| match (
+        location,
+        expires_at_ms,
+    ) {
+        (Some(location), Some(at)) => {
+            builder.observe_expiring(key, version, location);
+            expiring.push((Key::from_slice(key), version, at));
+        }
+        (location, _) => builder.observe(key, version, location),
+    };
     if segment.id() < position.segment_id {
         return Ok(0);
     }
     if segment.id() == position.segment_id {
         segment.scan(|location, record| {
             if location.offset >= position.offset {
-                let kept = (record.kind == hightower_log::RecordKind::Put).then_some(location);
-                builder.observe(record.key, record.version, kept);
+                let kept = record.is_put().then_some(location);
+                observe(record.key, record.version, kept, record.expires_at_ms);
                 latest = latest.max(record.version);
             }
             Ok(())
@@ -947,14 +1030,41 @@ fn replay_segment(
         latest = footer.max_version;
     }
     segment.for_each_hint(|hint| {
-        builder.observe(
-            hint.key,
-            hint.version,
-            (!hint.tombstone).then_some(hint.location),
-        );
+        let kept = (!hint.tombstone).then_some(hint.location);
+        observe(hint.key, hint.version, kept, hint.expires_at_ms);
         latest = latest.max(hint.version);
     })?;
     Ok(latest)
+}
+
+/// Puts into `table` the expiring writes that are still the newest of
+/// their key in `index`.
+fn fill_expiries(table: &ExpiryTable, index: &Index, expiring: Vec<ExpiringWrite>) {
+    for (key, version, expires_at_ms) in expiring {
+        if index
+            .get(&key)
+            .is_some_and(|entry| entry.version == version)
+        {
+            table.set(&key, version, Some(expires_at_ms));
+        }
+    }
+}
+
+/// The expiry time of the write `entry` names: from the table when it
+/// holds that version, else from the record itself.
+pub(crate) fn entry_expiry(
+    table: &ExpiryTable,
+    segments: &BTreeMap<u32, Arc<LogSegment>>,
+    key: &[u8],
+    entry: Entry,
+) -> Result<Option<u64>> {
+    if !entry.expiring {
+        return Ok(None);
+    }
+    if let Some(at) = table.get(key, entry.version) {
+        return Ok(Some(at));
+    }
+    read_entry(segments, key, entry).map(|versioned| versioned.expires_at_ms)
 }
 
 /// Reads the value `entry` points at, checking it belongs to `key`.
@@ -983,6 +1093,7 @@ pub(crate) fn read_entry(
         .into());
     }
     Ok(Versioned {
+        expires_at_ms: record.expires_at_ms(),
         value: record.into_value(),
         version: entry.version,
     })

@@ -5,9 +5,15 @@ use std::ops::Bound;
 
 use hightower_compact::SuspendedCompaction;
 
-use crate::error::Result;
+use crate::clock::{Clock, SystemClock};
+use crate::error::{EngineError, Result};
 use crate::read_view::ReadView;
-use crate::types::{Command, Committed, KeyValue, Versioned};
+use crate::types::{Command, Committed, Expect, KeyValue, Versioned};
+
+/// Attempts [`KvEngine::set_expiry`] makes before it reports a conflict:
+/// each one fails only because another writer changed the key between
+/// its read and its write.
+const SET_EXPIRY_ATTEMPTS_MAX: usize = 16;
 
 /// A versioned key-value engine.
 pub trait KvEngine: Send + Sync {
@@ -48,6 +54,46 @@ pub trait KvEngine: Send + Sync {
     /// in-memory index answers from it directly.
     fn version_of(&self, key: &[u8]) -> Result<Option<u64>> {
         Ok(self.read_view()?.version_of(key))
+    }
+
+    /// Now, by the clock the engine judges expiry with, in milliseconds
+    /// since the Unix epoch.
+    fn now_ms(&self) -> u64 {
+        SystemClock.now_ms()
+    }
+
+    /// When `key` expires: `None` when the key is absent, `Some(None)`
+    /// when it never expires.
+    fn expiry_of(&self, key: &[u8]) -> Result<Option<Option<u64>>> {
+        self.read_view()?.expiry_of(key)
+    }
+
+    /// Gives `key` a new expiry time (`None`: never expires, which is
+    /// `PERSIST`), keeping its value, by rewriting the value at a new
+    /// version under a compare-and-set. Returns the new version, or `None`
+    /// when the key is absent. A time already past deletes the key when
+    /// the write lands (it reads as absent from then on).
+    fn set_expiry(&self, key: &[u8], expires_at_ms: Option<u64>) -> Result<Option<u64>> {
+        let mut attempts = 0;
+        loop {
+            let Some(current) = self.get(key)? else {
+                return Ok(None);
+            };
+            let command = Command::Put {
+                key: key.to_vec(),
+                value: current.value,
+                expect: Expect::Version(current.version),
+                expires_at_ms,
+            };
+            match self.submit(command) {
+                Err(EngineError::VersionConflict { .. })
+                    if attempts + 1 < SET_EXPIRY_ATTEMPTS_MAX =>
+                {
+                    attempts += 1;
+                }
+                outcome => return outcome.map(Some),
+            }
+        }
     }
 }
 

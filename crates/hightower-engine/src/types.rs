@@ -46,6 +46,10 @@ pub enum Command {
         value: Vec<u8>,
         /// The condition.
         expect: Expect,
+        /// When the key expires, in milliseconds since the Unix epoch;
+        /// `None` for never. A put replaces the expiry of the write before
+        /// it, as Redis's `SET` does.
+        expires_at_ms: Option<u64>,
     },
     /// Delete `key` (a tombstone is written even when it is absent).
     Delete {
@@ -63,6 +67,22 @@ impl Command {
             key: key.into(),
             value: value.into(),
             expect: Expect::Any,
+            expires_at_ms: None,
+        }
+    }
+
+    /// An unconditional put that expires at `expires_at_ms`, milliseconds
+    /// since the Unix epoch.
+    pub fn put_expiring(
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+        expires_at_ms: u64,
+    ) -> Self {
+        Command::Put {
+            key: key.into(),
+            value: value.into(),
+            expect: Expect::Any,
+            expires_at_ms: Some(expires_at_ms),
         }
     }
 
@@ -98,7 +118,12 @@ impl Command {
 
     pub(crate) fn as_mutation(&self) -> hightower_log::Mutation<'_> {
         match self {
-            Command::Put { key, value, .. } => hightower_log::Mutation::Put { key, value },
+            Command::Put {
+                key,
+                value,
+                expires_at_ms,
+                ..
+            } => hightower_log::Mutation::put(key, value, *expires_at_ms),
             Command::Delete { key, .. } => hightower_log::Mutation::Delete { key },
         }
     }
@@ -111,6 +136,8 @@ pub struct Versioned {
     pub value: Vec<u8>,
     /// Its version.
     pub version: u64,
+    /// When the key expires, in milliseconds since the Unix epoch.
+    pub expires_at_ms: Option<u64>,
 }
 
 /// A key with its value and version, as scans return them.
@@ -122,6 +149,8 @@ pub struct KeyValue {
     pub value: Vec<u8>,
     /// Its version.
     pub version: u64,
+    /// When the key expires, in milliseconds since the Unix epoch.
+    pub expires_at_ms: Option<u64>,
 }
 
 /// What a committed batch did: command `i` got version `first_version + i`.
@@ -159,6 +188,9 @@ pub struct WriteBatch {
     puts: u32,
     /// `(record offset, condition)` of each conditional mutation.
     conditions: Vec<(usize, Expect)>,
+    /// The conditions see writes whose expiry time has come as the
+    /// versions they are (the sweep's deletes), not as absent.
+    sees_expired: bool,
 }
 
 impl WriteBatch {
@@ -191,6 +223,22 @@ impl WriteBatch {
         self.push(hightower_log::Mutation::Put { key, value }, expect)
     }
 
+    /// Adds a put that expires at `expires_at_ms` (milliseconds since the
+    /// Unix epoch; `None` for never) and lands only if `key` is at
+    /// `expect` before the batch.
+    pub fn put_with(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        expires_at_ms: Option<u64>,
+        expect: Expect,
+    ) -> &mut Self {
+        self.push(
+            hightower_log::Mutation::put(key, value, expires_at_ms),
+            expect,
+        )
+    }
+
     /// Adds a delete that lands only if `key` is at `expect` before the
     /// batch.
     pub fn delete_expecting(&mut self, key: &[u8], expect: Expect) -> &mut Self {
@@ -206,7 +254,7 @@ impl WriteBatch {
         if expect != Expect::Any {
             self.conditions.push((self.records.len(), expect));
         }
-        self.puts += matches!(mutation, hightower_log::Mutation::Put { .. }) as u32;
+        self.puts += mutation.is_put() as u32;
         self.count += 1;
         hightower_log::record::encode_unsealed(&mut self.records, &mutation);
         self
@@ -238,6 +286,17 @@ impl WriteBatch {
         self.conditions.clear();
         self.count = 0;
         self.puts = 0;
+        self.sees_expired = false;
+    }
+
+    /// Makes the conditions see expired writes at their versions.
+    pub(crate) fn see_expired(&mut self) {
+        self.sees_expired = true;
+    }
+
+    /// Whether the conditions see expired writes at their versions.
+    pub(crate) fn sees_expired(&self) -> bool {
+        self.sees_expired
     }
 
     /// The unsealed records.

@@ -43,6 +43,7 @@ fn install_during_a_pass_supersedes_it() -> anyhow::Result<()> {
             key: format!("new-{i:02}").into_bytes(),
             value: b"installed".to_vec(),
             version: i + 1,
+            expires_at_ms: None,
         })
         .collect();
     let latest = 10_000;

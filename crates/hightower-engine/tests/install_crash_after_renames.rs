@@ -70,6 +70,7 @@ fn new_entries() -> Vec<KeyValue> {
             key: format!("new-{i:03}").into_bytes(),
             value: format!("new-{i}-{}", "n".repeat(250)).into_bytes(),
             version: INSTALLED_VERSION - 150 + i,
+            expires_at_ms: None,
         })
         .collect()
 }

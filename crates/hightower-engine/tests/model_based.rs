@@ -399,6 +399,7 @@ fn expected_scan(model: &Model, keep: impl Fn(&[u8]) -> bool, limit: usize) -> V
             key: key.clone(),
             value: value.clone(),
             version: *version,
+            expires_at_ms: None,
         })
         .collect()
 }

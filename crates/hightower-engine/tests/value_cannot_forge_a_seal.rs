@@ -27,6 +27,7 @@ fn crafted_value(key: &[u8], checksums: &Checksums) -> Vec<u8> {
     let hint = Hint {
         key: VICTIM,
         tombstone: false,
+        expires_at_ms: None,
         version: FORGED_VERSION,
         location: Location {
             segment_id: 1,

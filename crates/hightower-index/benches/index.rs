@@ -26,6 +26,7 @@ fn entry(n: usize) -> Entry {
             offset: (n % 100_000) as u32 * 128,
             len: 128,
         },
+        expiring: false,
     }
 }
 

@@ -35,6 +35,8 @@ struct Newest {
     version: u64,
     /// Where the put lies, or `None` for a tombstone.
     location: Option<Location>,
+    /// The put carries an expiry time.
+    expiring: bool,
 }
 
 /// Threads that [`IndexBuilder::build`] uses at most.
@@ -106,7 +108,34 @@ impl IndexBuilder {
     /// `Some(location)`, or a tombstone for `None`. Kept only if no record
     /// of the key with a higher version was observed.
     pub fn observe(&mut self, key: &[u8], version: u64, location: Option<Location>) {
-        let observed = Newest { version, location };
+        self.observe_newest(
+            key,
+            Newest {
+                version,
+                location,
+                expiring: false,
+            },
+        );
+    }
+
+    /// Records that `key` was written at `version` by a put stored at
+    /// `location` that carries an expiry time (its entry is built with
+    /// [`Entry::expiring`] set).
+    pub fn observe_expiring(&mut self, key: &[u8], version: u64, location: Location) {
+        self.observe_newest(
+            key,
+            Newest {
+                version,
+                location: Some(location),
+                expiring: true,
+            },
+        );
+    }
+
+    fn observe_newest(&mut self, key: &[u8], observed: Newest) {
+        let Newest {
+            version, location, ..
+        } = observed;
         // One probe per observation; a spilled key is copied even when the
         // slot exists, which is rare next to the cache miss of the probe.
         match self.newest.entry(Key::from_slice(key)) {
@@ -165,6 +194,7 @@ impl IndexBuilder {
             let entry = Entry {
                 version: newest.version,
                 location,
+                expiring: newest.expiring,
             };
             per_shard[shard_of(&key)].push((key, entry));
         }
@@ -265,7 +295,8 @@ mod tests {
             snapshot.get(b"k"),
             Some(Entry {
                 version: 5,
-                location: location(5)
+                location: location(5),
+                expiring: false,
             })
         );
     }

@@ -246,6 +246,7 @@ mod tests {
         Entry {
             version,
             location: location(version as u32),
+            expiring: false,
         }
     }
 

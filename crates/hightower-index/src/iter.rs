@@ -240,6 +240,7 @@ mod tests {
                 offset: 0,
                 len: 1,
             },
+            expiring: false,
         }
     }
 

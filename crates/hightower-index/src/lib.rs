@@ -22,7 +22,7 @@
 //!
 //! let index = Index::new();
 //! let location = Location { segment_id: 1, offset: 0, len: 42 };
-//! index.insert(b"apple", Entry { version: 1, location });
+//! index.insert(b"apple", Entry { version: 1, location, expiring: false });
 //!
 //! let before = index.snapshot();
 //! index.remove(b"apple");
@@ -87,6 +87,11 @@ pub struct Entry {
     pub version: u64,
     /// Where that write's record lies in the log.
     pub location: Location,
+    /// The write carries an expiry time. The time itself lies in the
+    /// record (and in the engine's table of expiring keys), so a key
+    /// without one pays nothing for expiry here: the flag fits the
+    /// padding after `location`.
+    pub expiring: bool,
 }
 
 // The memory budget per key assumes this size; a change must be deliberate.

@@ -149,6 +149,7 @@ mod tests {
                 offset: version as u32,
                 len: 8,
             },
+            expiring: false,
         }
     }
 

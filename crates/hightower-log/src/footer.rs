@@ -5,7 +5,8 @@
 //! The footer is a frame of kind [`RecordKind::Footer`] whose body is
 //!
 //! ```text
-//! entries  : per key, sorted: key_len u32 | kind u8 | offset u32 | len u32 | version u64 | key
+//! entries  : per key, sorted: key_len u32 | kind u8 | offset u32 | len u32 | version u64
+//!            | expires_at_ms u64 (kind 5 only) | key
 //! sparse   : every Nth entry: key_len u32 | entry offset in block u32 | key
 //! bloom    : hash count u32 | word count u32 | words u64...
 //! meta     : entries_len u32 | sparse_count u32 | sparse_len u32 | bloom_len u32 | min_version u64
@@ -20,7 +21,8 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::Location;
 use crate::error::DecodeError;
 use crate::record::{
-    Checksums, FrameHeader, Limits, RECORD_HEADER_BYTES, RecordKind, read_u32, read_u64,
+    Checksums, EXPIRY_BYTES, FrameHeader, Limits, RECORD_HEADER_BYTES, RecordKind, read_u32,
+    read_u64,
 };
 
 /// Bytes of the trailer after the footer frame.
@@ -43,6 +45,9 @@ pub struct Hint<'a> {
     pub version: u64,
     /// Where it lies.
     pub location: Location,
+    /// The expiry time of an expiring put, in milliseconds since the Unix
+    /// epoch.
+    pub expires_at_ms: Option<u64>,
 }
 
 /// A footer decoded into what stays in memory for a sealed segment: the
@@ -206,16 +211,18 @@ pub fn decode_entries<'a>(
             return Err(DecodeError::Malformed("hint entry cut short"));
         }
         let key_len = read_u32(block, 0) as usize;
-        let tombstone = match block[4] {
-            k if k == RecordKind::Put as u8 => false,
-            k if k == RecordKind::Delete as u8 => true,
+        let (tombstone, expiring) = match block[4] {
+            k if k == RecordKind::Put as u8 => (false, false),
+            k if k == RecordKind::Delete as u8 => (true, false),
+            k if k == RecordKind::PutExpiring as u8 => (false, true),
             _ => return Err(DecodeError::Malformed("hint entry of unknown kind")),
         };
         if key_len == 0 || key_len > limits.key_bytes_max {
             return Err(DecodeError::Malformed("hint key length out of range"));
         }
+        let key_at = ENTRY_FIXED_BYTES + if expiring { EXPIRY_BYTES } else { 0 };
         let key = block
-            .get(ENTRY_FIXED_BYTES..ENTRY_FIXED_BYTES + key_len)
+            .get(key_at..key_at + key_len)
             .ok_or(DecodeError::Malformed("hint key cut short"))?;
         visit(Hint {
             key,
@@ -226,8 +233,9 @@ pub fn decode_entries<'a>(
                 offset: read_u32(block, 5),
                 len: read_u32(block, 9),
             },
+            expires_at_ms: expiring.then(|| read_u64(block, ENTRY_FIXED_BYTES)),
         });
-        block = &block[ENTRY_FIXED_BYTES + key_len..];
+        block = &block[key_at + key_len..];
     }
     Ok(())
 }
@@ -265,16 +273,19 @@ pub fn encode_footer(
         if i % sparse_interval.max(1) == 0 {
             sparse.push((hint.key, out.len() - body_start));
         }
-        let kind = if hint.tombstone {
-            RecordKind::Delete
-        } else {
-            RecordKind::Put
+        let kind = match (hint.tombstone, hint.expires_at_ms) {
+            (true, _) => RecordKind::Delete,
+            (false, None) => RecordKind::Put,
+            (false, Some(_)) => RecordKind::PutExpiring,
         };
         out.extend_from_slice(&(hint.key.len() as u32).to_le_bytes());
         out.push(kind as u8);
         out.extend_from_slice(&hint.location.offset.to_le_bytes());
         out.extend_from_slice(&hint.location.len.to_le_bytes());
         out.extend_from_slice(&hint.version.to_le_bytes());
+        if let (false, Some(expires_at_ms)) = (hint.tombstone, hint.expires_at_ms) {
+            out.extend_from_slice(&expires_at_ms.to_le_bytes());
+        }
         out.extend_from_slice(hint.key);
     }
     let entries_len = out.len() - body_start;
@@ -327,6 +338,11 @@ mod tests {
             .collect()
     }
 
+    /// Every fifth put expires, at a time that differs per key.
+    fn expiry_of(i: usize) -> Option<u64> {
+        (i % 5 == 1 && i % 7 != 3).then_some(1_700_000_000_000 + i as u64)
+    }
+
     fn encode(keys: &[(Vec<u8>, u64)]) -> Vec<u8> {
         let hints: Vec<Hint<'_>> = keys
             .iter()
@@ -340,6 +356,7 @@ mod tests {
                     offset: 32 + i as u32 * 50,
                     len: 50,
                 },
+                expires_at_ms: expiry_of(i),
             })
             .collect();
         let mut out = Vec::new();
@@ -376,6 +393,7 @@ mod tests {
             let hint = found.unwrap();
             assert_eq!(hint.version, *version);
             assert_eq!(hint.tombstone, i % 7 == 3);
+            assert_eq!(hint.expires_at_ms, expiry_of(i));
         }
         assert!(footer.block_for(b"a").is_none(), "before the first key");
         let misses = (0..1000)

@@ -34,6 +34,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::Location;
 use crate::error::{LogError, Result};
 use crate::footer::Footer;
+use crate::footer::Hint;
 use crate::record::{Checksums, Limits};
 use crate::vfs::{FileIo, Vfs};
 
@@ -46,7 +47,7 @@ pub const SEGMENT_HEADER_BYTES: usize = 32;
 pub const SEGMENT_MAGIC: [u8; 8] = *b"HTKVSEG\0";
 /// The segment format version this build writes. It also reads format 1
 /// (see [`header`]).
-pub const SEGMENT_FORMAT_VERSION: u32 = 2;
+pub const SEGMENT_FORMAT_VERSION: u32 = 3;
 /// Largest data region of a segment: offsets fit in 32 bits with room
 /// left for the footer.
 pub const SEGMENT_DATA_BYTES_MAX: u64 = 3 << 30;
@@ -102,6 +103,32 @@ pub struct Located {
     pub version: u64,
     /// Where it lies.
     pub location: Location,
+    /// The expiry time of an expiring put, in milliseconds since the Unix
+    /// epoch.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// A [`Hint`] that owns its key, as a scan of an unsealed segment
+/// collects them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OwnedHint {
+    pub(crate) key: Vec<u8>,
+    pub(crate) tombstone: bool,
+    pub(crate) version: u64,
+    pub(crate) location: Location,
+    pub(crate) expires_at_ms: Option<u64>,
+}
+
+impl OwnedHint {
+    pub(crate) fn as_hint(&self) -> Hint<'_> {
+        Hint {
+            key: &self.key,
+            tombstone: self.tombstone,
+            version: self.version,
+            location: self.location,
+            expires_at_ms: self.expires_at_ms,
+        }
+    }
 }
 
 /// What [`LogSegment::verify`] checked.

@@ -6,13 +6,15 @@
 //! | offset | size | field                                                   |
 //! |--------|------|---------------------------------------------------------|
 //! | 0      | 8    | checksum of bytes 8.. to the end of the frame           |
-//! | 8      | 1    | kind: 1 put, 2 delete, 3 batch, 4 footer                |
+//! | 8      | 1    | kind: 1 put, 2 delete, 3 batch, 4 footer, 5 expiring put |
 //! | 9      | 3    | header check (format 2; zero in format 1)               |
 //! | 12     | 4    | key length (batch: mutation count; footer: entry count) |
 //! | 16     | 4    | value length (batch, footer: body length)               |
 //! | 20     | 8    | version (batch: version of its first mutation)          |
 //!
-//! A put or delete record is the header, the key, then the value. A batch
+//! A put or delete record is the header, the key, then the value; an
+//! expiring put (format 3) carries its expiry time, 8 bytes of
+//! milliseconds since the Unix epoch, between the key and the value. A batch
 //! frame is the header followed by `count` whole put/delete records, each
 //! with its own checksum, at versions `base, base + 1, ...`; the batch
 //! checksum covers them all, so a batch is recovered whole or not at all.
@@ -22,7 +24,8 @@
 //! header check is the low 24 bits of a seeded xxh3 over the header's
 //! kind and length fields (so a damaged length is caught before it is
 //! followed), and a footer's checksum is a BLAKE2b MAC under the secret.
-//! Format 1 (read only) used unseeded xxh3 and no header check.
+//! Format 1 (read only) used unseeded xxh3 and no header check. Format 2
+//! (read only) is format 3 without expiring puts.
 
 use blake2::{Blake2b256, Digest};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
@@ -57,8 +60,14 @@ impl std::fmt::Debug for Checksums {
 const FOOTER_MAC_CONTEXT: &[u8] = b"hightower segment footer";
 
 impl Checksums {
-    /// Format-2 checksums keyed by `secret`.
+    /// Checksums of the current format (3) keyed by `secret`.
     pub const fn new(secret: u64) -> Self {
+        Checksums { secret, format: 3 }
+    }
+
+    /// The checksums of a format-2 segment, keyed the same way as format
+    /// 3 (format 2 has no expiring puts).
+    pub const fn format_2(secret: u64) -> Self {
         Checksums { secret, format: 2 }
     }
 
@@ -154,7 +163,7 @@ impl Limits {
                 max: self.key_bytes_max,
             });
         }
-        if let Mutation::Put { value, .. } = mutation
+        if let Some(value) = mutation.value()
             && value.len() > self.value_bytes_max
         {
             return Err(LogError::ValueTooLarge {
@@ -178,6 +187,8 @@ pub enum RecordKind {
     Batch = 3,
     /// A sealed segment's footer.
     Footer = 4,
+    /// A key set to a value until an absolute time (format 3).
+    PutExpiring = 5,
 }
 
 impl RecordKind {
@@ -187,6 +198,7 @@ impl RecordKind {
             2 => Ok(RecordKind::Delete),
             3 => Ok(RecordKind::Batch),
             4 => Ok(RecordKind::Footer),
+            5 => Ok(RecordKind::PutExpiring),
             other => Err(DecodeError::UnknownKind(other)),
         }
     }
@@ -207,22 +219,82 @@ pub enum Mutation<'a> {
         /// The key.
         key: &'a [u8],
     },
+    /// Set `key` to `value` until `expires_at_ms`, milliseconds since the
+    /// Unix epoch; from then on the key reads as absent.
+    PutExpiring {
+        /// The key.
+        key: &'a [u8],
+        /// The value.
+        value: &'a [u8],
+        /// The expiry time in milliseconds since the Unix epoch.
+        expires_at_ms: u64,
+    },
 }
 
+/// Bytes an expiring put spends on its expiry time.
+pub const EXPIRY_BYTES: usize = 8;
+
 impl<'a> Mutation<'a> {
+    /// A put that expires at `expires_at_ms` when it is `Some`, a plain
+    /// put otherwise.
+    pub fn put(key: &'a [u8], value: &'a [u8], expires_at_ms: Option<u64>) -> Self {
+        match expires_at_ms {
+            Some(expires_at_ms) => Mutation::PutExpiring {
+                key,
+                value,
+                expires_at_ms,
+            },
+            None => Mutation::Put { key, value },
+        }
+    }
+
     /// The key the mutation touches.
     pub fn key(&self) -> &'a [u8] {
         match self {
-            Mutation::Put { key, .. } | Mutation::Delete { key } => key,
+            Mutation::Put { key, .. }
+            | Mutation::Delete { key }
+            | Mutation::PutExpiring { key, .. } => key,
+        }
+    }
+
+    /// The value a put sets; `None` for a delete.
+    pub fn value(&self) -> Option<&'a [u8]> {
+        match self {
+            Mutation::Put { value, .. } | Mutation::PutExpiring { value, .. } => Some(value),
+            Mutation::Delete { .. } => None,
+        }
+    }
+
+    /// Whether the mutation sets a value (a put, expiring or not).
+    pub fn is_put(&self) -> bool {
+        !matches!(self, Mutation::Delete { .. })
+    }
+
+    /// The expiry time of an expiring put.
+    pub fn expires_at_ms(&self) -> Option<u64> {
+        match self {
+            Mutation::PutExpiring { expires_at_ms, .. } => Some(*expires_at_ms),
+            _ => None,
+        }
+    }
+
+    /// The record kind that encodes this mutation.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Mutation::Put { .. } => RecordKind::Put,
+            Mutation::Delete { .. } => RecordKind::Delete,
+            Mutation::PutExpiring { .. } => RecordKind::PutExpiring,
         }
     }
 
     /// Encoded size of this mutation as a record.
     pub fn encoded_len(&self) -> usize {
-        match self {
-            Mutation::Put { key, value } => RECORD_HEADER_BYTES + key.len() + value.len(),
-            Mutation::Delete { key } => RECORD_HEADER_BYTES + key.len(),
-        }
+        let expiry = if self.expires_at_ms().is_some() {
+            EXPIRY_BYTES
+        } else {
+            0
+        };
+        RECORD_HEADER_BYTES + self.key().len() + expiry + self.value().map_or(0, <[u8]>::len)
     }
 }
 
@@ -287,7 +359,7 @@ impl FrameHeader {
             }
         };
         match self.kind {
-            RecordKind::Put | RecordKind::Delete => {
+            RecordKind::Put | RecordKind::Delete | RecordKind::PutExpiring => {
                 if self.key_len == 0 {
                     return Err(DecodeError::Malformed("empty key"));
                 }
@@ -312,6 +384,9 @@ impl FrameHeader {
     pub fn frame_len(&self) -> u64 {
         let body = match self.kind {
             RecordKind::Put | RecordKind::Delete => self.key_len as u64 + self.value_len as u64,
+            RecordKind::PutExpiring => {
+                self.key_len as u64 + EXPIRY_BYTES as u64 + self.value_len as u64
+            }
             RecordKind::Batch | RecordKind::Footer => self.value_len as u64,
         };
         RECORD_HEADER_BYTES as u64 + body
@@ -321,7 +396,7 @@ impl FrameHeader {
 /// A put or delete record decoded in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordRef<'a> {
-    /// Put or delete.
+    /// Put, expiring put or delete.
     pub kind: RecordKind,
     /// The record's version.
     pub version: u64,
@@ -329,6 +404,26 @@ pub struct RecordRef<'a> {
     pub key: &'a [u8],
     /// The value (empty for a delete).
     pub value: &'a [u8],
+    /// The expiry time of an expiring put, in milliseconds since the Unix
+    /// epoch.
+    pub expires_at_ms: Option<u64>,
+}
+
+impl RecordRef<'_> {
+    /// Whether the record sets a value (a put, expiring or not).
+    pub fn is_put(&self) -> bool {
+        self.kind != RecordKind::Delete
+    }
+
+    /// Length of the encoded record, header included.
+    pub fn encoded_len(&self) -> usize {
+        let expiry = if self.expires_at_ms.is_some() {
+            EXPIRY_BYTES
+        } else {
+            0
+        };
+        RECORD_HEADER_BYTES + self.key.len() + expiry + self.value.len()
+    }
 }
 
 /// Fills in a frame's header check and its checksum over
@@ -349,6 +444,28 @@ fn put_header(out: &mut Vec<u8>, kind: RecordKind, key_len: u32, value_len: u32,
     out.extend_from_slice(&version.to_le_bytes());
 }
 
+/// Appends a record's body: the key, an expiring put's expiry time, the
+/// value.
+fn put_body(out: &mut Vec<u8>, mutation: &Mutation<'_>) {
+    out.extend_from_slice(mutation.key());
+    if let Some(expires_at_ms) = mutation.expires_at_ms() {
+        out.extend_from_slice(&expires_at_ms.to_le_bytes());
+    }
+    out.extend_from_slice(mutation.value().unwrap_or(&[]));
+}
+
+/// The length of the record whose header starts `header`, header
+/// included, from its kind and length fields; `None` for a kind that is
+/// not a put or delete.
+fn record_len(header: &[u8]) -> Option<usize> {
+    let body = read_u32(header, 12) as usize + read_u32(header, 16) as usize;
+    match RecordKind::from_u8(header[8]).ok()? {
+        RecordKind::Put | RecordKind::Delete => Some(RECORD_HEADER_BYTES + body),
+        RecordKind::PutExpiring => Some(RECORD_HEADER_BYTES + EXPIRY_BYTES + body),
+        RecordKind::Batch | RecordKind::Footer => None,
+    }
+}
+
 /// Appends one put or delete record to `out`; returns its length. The caller
 /// has checked the mutation against the limits.
 pub fn encode_record(
@@ -358,15 +475,11 @@ pub fn encode_record(
     checksums: &Checksums,
 ) -> usize {
     let start = out.len();
-    let (kind, key, value): (_, _, &[u8]) = match mutation {
-        Mutation::Put { key, value } => (RecordKind::Put, *key, *value),
-        Mutation::Delete { key } => (RecordKind::Delete, *key, &[]),
-    };
+    let (key, value) = (mutation.key(), mutation.value().unwrap_or(&[]));
     let key_len = u32::try_from(key.len()).expect("keys are checked against a u32 limit");
     let value_len = u32::try_from(value.len()).expect("values are checked against a u32 limit");
-    put_header(out, kind, key_len, value_len, version);
-    out.extend_from_slice(key);
-    out.extend_from_slice(value);
+    put_header(out, mutation.kind(), key_len, value_len, version);
+    put_body(out, mutation);
     finish_header(&mut out[start..], checksums);
     out.len() - start
 }
@@ -410,15 +523,11 @@ pub fn encode_batch(
 /// mutation against the limits before the records are sealed.
 pub fn encode_unsealed(out: &mut Vec<u8>, mutation: &Mutation<'_>) -> usize {
     let start = out.len();
-    let (kind, key, value): (_, _, &[u8]) = match mutation {
-        Mutation::Put { key, value } => (RecordKind::Put, *key, *value),
-        Mutation::Delete { key } => (RecordKind::Delete, *key, &[]),
-    };
+    let (key, value) = (mutation.key(), mutation.value().unwrap_or(&[]));
     let key_len = u32::try_from(key.len()).expect("keys are checked against a u32 limit");
     let value_len = u32::try_from(value.len()).expect("values are checked against a u32 limit");
-    put_header(out, kind, key_len, value_len, 0);
-    out.extend_from_slice(key);
-    out.extend_from_slice(value);
+    put_header(out, mutation.kind(), key_len, value_len, 0);
+    put_body(out, mutation);
     out.len() - start
 }
 
@@ -465,19 +574,32 @@ impl<'a> UnsealedRecords<'a> {
             .ok_or(DecodeError::Malformed("an unsealed record's header is cut"))?;
         let key_len = read_u32(header, 12) as usize;
         let value_len = read_u32(header, 16) as usize;
+        let kind = RecordKind::from_u8(header[8])?;
+        let expiry_len = if kind == RecordKind::PutExpiring {
+            EXPIRY_BYTES
+        } else {
+            0
+        };
         let key_at = at + RECORD_HEADER_BYTES;
+        let value_at = key_at + key_len + expiry_len;
         let end = key_at
             .checked_add(key_len)
+            .and_then(|n| n.checked_add(expiry_len))
             .and_then(|n| n.checked_add(value_len))
             .filter(|&end| end <= self.records.len())
             .ok_or(DecodeError::Malformed(
                 "an unsealed record runs past its run",
             ))?;
         let key = &self.records[key_at..key_at + key_len];
-        let mutation = match RecordKind::from_u8(header[8])? {
+        let mutation = match kind {
             RecordKind::Put => Mutation::Put {
                 key,
-                value: &self.records[key_at + key_len..end],
+                value: &self.records[value_at..end],
+            },
+            RecordKind::PutExpiring => Mutation::PutExpiring {
+                key,
+                value: &self.records[value_at..end],
+                expires_at_ms: read_u64(self.records, key_at + key_len),
             },
             RecordKind::Delete if value_len == 0 => Mutation::Delete { key },
             _ => {
@@ -537,9 +659,8 @@ pub fn seal_records(
     out.extend_from_slice(records);
     let mut at = start + first_record;
     for i in 0..u64::from(count) {
-        let record_len = RECORD_HEADER_BYTES
-            + read_u32(&out[at..], 12) as usize
-            + read_u32(&out[at..], 16) as usize;
+        let record_len =
+            record_len(&out[at..]).expect("the caller has walked the run: puts and deletes only");
         // Wrapping, as the decoder checks it: a base near u64::MAX must not panic.
         let version = base_version.wrapping_add(i);
         out[at + 20..at + 28].copy_from_slice(&version.to_le_bytes());
@@ -578,7 +699,10 @@ pub fn decode_record<'a>(
     checksums: &Checksums,
 ) -> Result<RecordRef<'a>, DecodeError> {
     let header = FrameHeader::decode(bytes, limits, checksums)?;
-    if !matches!(header.kind, RecordKind::Put | RecordKind::Delete) {
+    if !matches!(
+        header.kind,
+        RecordKind::Put | RecordKind::Delete | RecordKind::PutExpiring
+    ) {
         return Err(DecodeError::Malformed("expected a put or delete record"));
     }
     if header.frame_len() != bytes.len() as u64 {
@@ -589,11 +713,16 @@ pub fn decode_record<'a>(
     }
     verify_checksum(bytes, &header, checksums)?;
     let key_end = RECORD_HEADER_BYTES + header.key_len as usize;
+    let (expires_at_ms, value_at) = match header.kind {
+        RecordKind::PutExpiring => (Some(read_u64(bytes, key_end)), key_end + EXPIRY_BYTES),
+        _ => (None, key_end),
+    };
     Ok(RecordRef {
         kind: header.kind,
         version: header.version,
         key: &bytes[RECORD_HEADER_BYTES..key_end],
-        value: &bytes[key_end..],
+        value: &bytes[value_at..],
+        expires_at_ms,
     })
 }
 
@@ -624,7 +753,7 @@ pub fn decode_frame<'a>(
     let frame_len = frame_len as usize;
     let frame = &bytes[..frame_len];
     match header.kind {
-        RecordKind::Put | RecordKind::Delete => Ok((
+        RecordKind::Put | RecordKind::Delete | RecordKind::PutExpiring => Ok((
             Frame::Single(decode_record(frame, limits, checksums)?),
             frame_len,
         )),
@@ -750,6 +879,61 @@ mod tests {
                 decode_record(alone, &Limits::default(), &CHECKSUMS).unwrap(),
                 *record
             );
+        }
+    }
+
+    #[test]
+    fn expiring_put_round_trips_alone_and_in_a_batch() {
+        let put = Mutation::PutExpiring {
+            key: b"session",
+            value: b"token",
+            expires_at_ms: 1_765_000_000_000,
+        };
+        let mut buf = Vec::new();
+        let len = encode_record(&mut buf, 3, &put, &CHECKSUMS);
+        assert_eq!(len, put.encoded_len());
+        assert_eq!(len, RECORD_HEADER_BYTES + 7 + EXPIRY_BYTES + 5);
+        let record = decode_record(&buf, &Limits::default(), &CHECKSUMS).unwrap();
+        assert_eq!(record.kind, RecordKind::PutExpiring);
+        assert!(record.is_put());
+        assert_eq!(
+            (record.key, record.value, record.expires_at_ms),
+            (&b"session"[..], &b"token"[..], Some(1_765_000_000_000))
+        );
+        let plain = Mutation::Put {
+            key: b"k",
+            value: b"v",
+        };
+        let mut batch = Vec::new();
+        encode_batch(&mut batch, 10, &[plain, put], &CHECKSUMS);
+        let (Frame::Batch(records), _) =
+            decode_frame(&batch, &Limits::default(), &CHECKSUMS).unwrap()
+        else {
+            panic!("expected a batch")
+        };
+        assert_eq!(records[0].1.expires_at_ms, None);
+        assert_eq!(records[1].1.expires_at_ms, Some(1_765_000_000_000));
+        assert_eq!(records[1].1.value, b"token");
+    }
+
+    #[test]
+    fn every_flipped_bit_of_an_expiring_put_is_detected() {
+        let mut buf = Vec::new();
+        let put = Mutation::PutExpiring {
+            key: b"key",
+            value: b"value",
+            expires_at_ms: 42,
+        };
+        encode_record(&mut buf, 1, &put, &CHECKSUMS);
+        for byte in 0..buf.len() {
+            for bit in 0..8 {
+                let mut bad = buf.clone();
+                bad[byte] ^= 1 << bit;
+                assert!(
+                    decode_frame(&bad, &Limits::default(), &CHECKSUMS).is_err(),
+                    "flip at {byte}:{bit}"
+                );
+            }
         }
     }
 
@@ -918,9 +1102,10 @@ mod unsealed_tests {
                 value: b"one",
             },
             Mutation::Delete { key: b"beta" },
-            Mutation::Put {
+            Mutation::PutExpiring {
                 key: b"gamma",
                 value: b"",
+                expires_at_ms: 1_700_000_000_123,
             },
         ]
     }

@@ -19,6 +19,7 @@ fn forged_seal(footer_offset: u64, segment_id: u32, checksums: &Checksums) -> Ve
     let hint = Hint {
         key: VICTIM_KEY,
         tombstone: false,
+        expires_at_ms: None,
         version: FORGED_VERSION,
         location: Location {
             segment_id,

@@ -36,6 +36,7 @@ fn segment_v1(records: &[(&'static [u8], Vec<u8>)]) -> (Vec<u8>, Vec<Hint<'stati
         hints.push(Hint {
             key,
             tombstone: false,
+            expires_at_ms: None,
             version: i as u64 + 1,
             location: Location {
                 segment_id: 5,
@@ -90,6 +91,7 @@ fn a_format_1_seal_imitated_by_a_value_is_not_a_seal() -> anyhow::Result<()> {
     let forged = Hint {
         key: b"b:victim",
         tombstone: false,
+        expires_at_ms: None,
         version: 1 << 60,
         location: Location {
             segment_id: 5,

@@ -657,6 +657,7 @@ mod tests {
             key: key.as_bytes().to_vec(),
             value: b"v".to_vec(),
             version,
+            expires_at_ms: None,
         }
     }
 

@@ -124,6 +124,7 @@ fn run(batches: Vec<Vec<Op>>) -> Result<(), TestCaseError> {
             key,
             value,
             version,
+            expires_at_ms: None,
         })
         .collect();
     prop_assert_eq!(contents(&leader), from_model);

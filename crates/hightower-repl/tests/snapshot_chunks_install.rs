@@ -57,6 +57,7 @@ fn snapshot_chunks_install() -> anyhow::Result<()> {
         key: b"after".to_vec(),
         value: b"install".to_vec(),
         version: next,
+        expires_at_ms: None,
     });
     with_write.sort_by(|x, y| x.key.cmp(&y.key));
     assert_eq!(contents(&reopened)?, with_write);

@@ -50,7 +50,14 @@ pub(crate) fn delete(segment: &LogSegment, version: u64, key: &[u8]) {
 
 /// Marks a put live in the index.
 pub(crate) fn live(index: &Index, key: &[u8], version: u64, location: Location) {
-    index.insert(key, Entry { version, location });
+    index.insert(
+        key,
+        Entry {
+            version,
+            location,
+            expiring: false,
+        },
+    );
 }
 
 /// Runs one pass of `compactor` over `inputs`, with `others` outside it.

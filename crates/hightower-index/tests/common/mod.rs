@@ -26,6 +26,7 @@ pub(crate) fn entry(version: u64) -> Entry {
     Entry {
         version,
         location: location(version),
+        expiring: false,
     }
 }
 

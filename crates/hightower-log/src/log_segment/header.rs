@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! 0   magic "HTKVSEG\0"        8
-//! 8   format version u32       4   2 (1 is read, never written)
+//! 8   format version u32       4   3 (1 and 2 are read, never written)
 //! 12  segment id u32           4
 //! 16  checksum secret u64      8   random per segment (format 1: zero)
 //! 24  xxh3-64 of bytes 0..24   8
@@ -24,6 +24,8 @@ use crate::vfs::FileIo;
 
 /// The oldest segment format this build still opens.
 const FORMAT_VERSION_LEGACY: u32 = 1;
+/// The format before expiring puts, which this build still opens.
+const FORMAT_VERSION_2: u32 = 2;
 
 /// A fresh secret from the operating system's random source.
 pub(super) fn random_secret(path: &Path) -> Result<u64> {
@@ -83,6 +85,7 @@ pub(super) fn read(file: &dyn FileIo, path: &Path, file_len: u64) -> Result<(u32
     let secret = read_u64(&header, 16);
     let checksums = match version {
         SEGMENT_FORMAT_VERSION => Checksums::new(secret),
+        FORMAT_VERSION_2 => Checksums::format_2(secret),
         FORMAT_VERSION_LEGACY if secret == 0 => Checksums::legacy(),
         FORMAT_VERSION_LEGACY => {
             return Err(corrupt(DecodeError::Malformed(

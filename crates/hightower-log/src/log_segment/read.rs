@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 
 use super::recovery::ScanMode;
 use super::seal::Sealed;
-use super::{ACTIVE_REMAP_STEP_BYTES, Located, LogSegment, SEGMENT_HEADER_BYTES, VerifyReport};
+use super::{
+    ACTIVE_REMAP_STEP_BYTES, Located, LogSegment, OwnedHint, SEGMENT_HEADER_BYTES, VerifyReport,
+};
 use crate::Location;
 use crate::error::{DecodeError, LogError, Result};
 use crate::footer::{Hint, decode_entries};
@@ -20,6 +22,9 @@ pub struct RecordBuf {
     kind: RecordKind,
     version: u64,
     key_len: usize,
+    /// Where the value starts: after the key, and an expiry time if any.
+    value_at: usize,
+    expires_at_ms: Option<u64>,
 }
 
 impl RecordBuf {
@@ -37,11 +42,16 @@ impl RecordBuf {
     }
     /// The value.
     pub fn value(&self) -> &[u8] {
-        &self.bytes[RECORD_HEADER_BYTES + self.key_len..]
+        &self.bytes[self.value_at..]
+    }
+    /// The expiry time of an expiring put, in milliseconds since the Unix
+    /// epoch.
+    pub fn expires_at_ms(&self) -> Option<u64> {
+        self.expires_at_ms
     }
     /// The value, reusing the record's buffer.
     pub fn into_value(mut self) -> Vec<u8> {
-        self.bytes.drain(..RECORD_HEADER_BYTES + self.key_len);
+        self.bytes.drain(..self.value_at);
         self.bytes
     }
 }
@@ -80,27 +90,24 @@ impl LogSegment {
     }
 
     /// Newest record per key in `[header, end)`, sorted by key.
-    pub(super) fn collect_hints(
-        &self,
-        end: u64,
-        out: &mut Vec<(Vec<u8>, bool, u64, Location)>,
-    ) -> Result<()> {
+    pub(super) fn collect_hints(&self, end: u64, out: &mut Vec<OwnedHint>) -> Result<()> {
         self.scan_range(
             SEGMENT_HEADER_BYTES as u64,
             end,
             ScanMode::Strict,
             &mut |location, record| {
-                out.push((
-                    record.key.to_vec(),
-                    record.kind == RecordKind::Delete,
-                    record.version,
+                out.push(OwnedHint {
+                    key: record.key.to_vec(),
+                    tombstone: record.kind == RecordKind::Delete,
+                    version: record.version,
                     location,
-                ));
+                    expires_at_ms: record.expires_at_ms,
+                });
                 Ok(())
             },
         )?;
-        out.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)));
-        out.dedup_by(|later, first| later.0 == first.0);
+        out.sort_by(|a, b| a.key.cmp(&b.key).then(b.version.cmp(&a.version)));
+        out.dedup_by(|later, first| later.key == first.key);
         Ok(())
     }
 
@@ -159,11 +166,15 @@ impl LogSegment {
         let record = decode_record(&bytes, &self.options.limits, &self.checksums)
             .map_err(|reason| self.corrupt(offset, reason))?;
         let (kind, version, key_len) = (record.kind, record.version, record.key.len());
+        let expires_at_ms = record.expires_at_ms;
+        let value_at = bytes.len() - record.value.len();
         Ok(RecordBuf {
             bytes,
             kind,
             version,
             key_len,
+            value_at,
+            expires_at_ms,
         })
     }
 
@@ -180,6 +191,7 @@ impl LogSegment {
                         tombstone,
                         version: record.version,
                         location,
+                        expires_at_ms: record.expires_at_ms,
                     });
                 }
                 Ok(())
@@ -203,6 +215,7 @@ impl LogSegment {
                     tombstone: hint.tombstone,
                     version: hint.version,
                     location: hint.location,
+                    expires_at_ms: hint.expires_at_ms,
                 });
             }
         })
@@ -217,13 +230,8 @@ impl LogSegment {
         let Some(sealed) = self.sealed.get() else {
             let mut owned = Vec::new();
             self.collect_hints(self.flushed_end()?, &mut owned)?;
-            for (key, tombstone, version, location) in &owned {
-                visit(Hint {
-                    key,
-                    tombstone: *tombstone,
-                    version: *version,
-                    location: *location,
-                });
+            for hint in &owned {
+                visit(hint.as_hint());
             }
             return Ok(());
         };
@@ -267,15 +275,9 @@ impl LogSegment {
             let mut position = 0usize;
             let mut matches = true;
             self.for_each_hint(|hint| {
-                let same =
-                    expected
-                        .get(position)
-                        .is_some_and(|(key, tombstone, version, location)| {
-                            key.as_slice() == hint.key
-                                && *tombstone == hint.tombstone
-                                && *version == hint.version
-                                && *location == hint.location
-                        });
+                let same = expected
+                    .get(position)
+                    .is_some_and(|expected| expected.as_hint() == hint);
                 matches &= same;
                 position += 1;
             })?;

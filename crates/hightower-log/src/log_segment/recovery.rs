@@ -130,8 +130,7 @@ impl LogSegment {
                 }
                 Ok((Frame::Batch(records), _)) => {
                     for (relative, record) in records {
-                        let len =
-                            (RECORD_HEADER_BYTES + record.key.len() + record.value.len()) as u64;
+                        let len = record.encoded_len() as u64;
                         visit(self.location(pos + relative as u64, len), record)?;
                     }
                 }

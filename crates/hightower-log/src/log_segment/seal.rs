@@ -9,7 +9,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{LogSegment, RecoveryReport, SEGMENT_HEADER_BYTES};
+use super::{LogSegment, OwnedHint, RecoveryReport, SEGMENT_HEADER_BYTES};
 use crate::error::Result;
 use crate::footer::{Footer, Hint, TRAILER_BYTES, TRAILER_MAGIC, encode_footer};
 use crate::record::{RECORD_HEADER_BYTES, read_u64};
@@ -121,15 +121,7 @@ impl LogSegment {
     fn encode_footer_at(&self, footer_offset: u64) -> Result<Vec<u8>> {
         let mut owned = Vec::new();
         self.collect_hints(footer_offset, &mut owned)?;
-        let hints: Vec<Hint<'_>> = owned
-            .iter()
-            .map(|(key, tombstone, version, location)| Hint {
-                key,
-                tombstone: *tombstone,
-                version: *version,
-                location: *location,
-            })
-            .collect();
+        let hints: Vec<Hint<'_>> = owned.iter().map(OwnedHint::as_hint).collect();
         let mut bytes = Vec::new();
         let options = &self.options;
         encode_footer(

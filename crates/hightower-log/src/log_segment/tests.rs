@@ -47,6 +47,48 @@ fn file_len(segment: &LogSegment) -> u64 {
 }
 
 #[test]
+fn expiry_times_survive_seal_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment = create(&dir, options(1 << 16));
+    let expiring = |key, expires_at_ms| Mutation::PutExpiring {
+        key,
+        value: b"v",
+        expires_at_ms,
+    };
+    segment.append(1, &expiring(b"a", 1_000)).unwrap();
+    segment.append(2, &put(b"b", b"plain")).unwrap();
+    segment
+        .append_batch(3, &[expiring(b"c", 3_000), expiring(b"a", 4_000)])
+        .unwrap();
+    segment.flush().unwrap();
+    let expiries = |segment: &LogSegment| {
+        let mut out = Vec::new();
+        segment
+            .for_each_hint(|h| out.push((h.key.to_vec(), h.expires_at_ms)))
+            .unwrap();
+        out
+    };
+    let expected = vec![
+        (b"a".to_vec(), Some(4_000)),
+        (b"b".to_vec(), None),
+        (b"c".to_vec(), Some(3_000)),
+    ];
+    assert_eq!(expiries(&segment), expected, "unsealed: from the records");
+    let (segment, report) = reopen(segment);
+    assert!(!report.sealed);
+    assert_eq!(expiries(&segment), expected, "recovered from the chain");
+    segment.seal().unwrap();
+    let (segment, report) = reopen(segment);
+    assert!(report.sealed);
+    assert_eq!(expiries(&segment), expected, "sealed: from the footer");
+    let a = segment.locate(b"a").unwrap().unwrap();
+    assert_eq!((a.version, a.expires_at_ms), (4, Some(4_000)));
+    let record = segment.read(a.location).unwrap();
+    assert_eq!(record.value(), b"v");
+    segment.verify().unwrap();
+}
+
+#[test]
 fn append_then_read_round_trips_buffered_and_unbuffered() {
     for write_buffer_bytes in [SegmentOptions::default().write_buffer_bytes, 0] {
         let dir = tempfile::tempdir().unwrap();
@@ -244,7 +286,8 @@ fn assert_locates_newest(segment: &LogSegment, newest: &[(&'static [u8], Locatio
         Located {
             tombstone: false,
             version: 5,
-            location: newest[0].1
+            location: newest[0].1,
+            expires_at_ms: None,
         },
         "newest version wins"
     );
@@ -255,7 +298,8 @@ fn assert_locates_newest(segment: &LogSegment, newest: &[(&'static [u8], Locatio
         Located {
             tombstone: true,
             version: 4,
-            location: newest[1].1
+            location: newest[1].1,
+            expires_at_ms: None,
         }
     );
     let c = segment.locate(b"c").unwrap().unwrap();
@@ -264,7 +308,8 @@ fn assert_locates_newest(segment: &LogSegment, newest: &[(&'static [u8], Locatio
         Located {
             tombstone: false,
             version: 3,
-            location: newest[2].1
+            location: newest[2].1,
+            expires_at_ms: None,
         }
     );
     assert_eq!(
@@ -669,7 +714,7 @@ fn every_segment_gets_its_own_secret() {
     assert_ne!(a.checksums, b.checksums);
     assert_eq!(a.format_version(), SEGMENT_FORMAT_VERSION);
     let (a, _) = reopen(a);
-    assert_eq!(a.format_version(), 2);
+    assert_eq!(a.format_version(), SEGMENT_FORMAT_VERSION);
     let debug = format!("{:?}", a.checksums);
     assert!(
         !debug.contains(&a.checksums.secret().to_string()),
@@ -759,4 +804,26 @@ fn a_malformed_or_oversized_unsealed_run_is_refused() {
         SEGMENT_HEADER_BYTES as u64,
         "nothing was appended"
     );
+}
+
+#[test]
+fn a_format_2_segment_still_opens_and_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment = create(&dir, options(0));
+    let at = segment.append(1, &put(b"k", b"before expiry")).unwrap();
+    segment.seal().unwrap();
+    let path = segment.path().to_path_buf();
+    let options = segment.options;
+    drop(segment);
+    // Format 2 is format 3 without expiring puts: only the version differs.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let check = xxhash_rust::xxh3::xxh3_64(&bytes[..24]);
+    bytes[24..32].copy_from_slice(&check.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let (segment, report) = LogSegment::open(&StdVfs::default(), &path, options).unwrap();
+    assert!(report.sealed);
+    assert_eq!(segment.format_version(), 2);
+    assert_eq!(segment.read(at).unwrap().value(), b"before expiry");
+    segment.verify().unwrap();
 }
