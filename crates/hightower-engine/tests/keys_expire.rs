@@ -20,12 +20,14 @@ fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> SingleNodeEngine {
         .clock(clock.clone())
         // The sweep runs only when a test asks for it.
         .expiry_sweep_keys_per_second(0);
-    SingleNodeEngine::with_config(config).unwrap()
+    SingleNodeEngine::with_config(config).expect("the engine opens")
 }
 
 fn keys(engine: &SingleNodeEngine) -> Vec<Vec<u8>> {
-    let view = engine.read_view().unwrap();
-    view.iter().map(|kv| kv.unwrap().key).collect()
+    let view = engine.read_view().expect("a view");
+    view.iter()
+        .map(|kv| kv.expect("a readable key").key)
+        .collect()
 }
 
 #[test]
