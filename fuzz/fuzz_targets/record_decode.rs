@@ -1,5 +1,5 @@
 //! Fuzz target `record_decode`: arbitrary bytes through the data-frame
-//! decoder, under format-1 or format-2 checksums (the first byte chooses);
+//! decoder, under format-1 or format-3 checksums (the first byte chooses);
 //! a frame that decodes must encode back to exactly its bytes.
 #![no_main]
 
@@ -11,10 +11,9 @@ use hightower_log::{Checksums, Limits, Mutation, RecordKind};
 /// The mutation a decoded record holds.
 fn mutation<'a>(record: &RecordRef<'a>) -> Mutation<'a> {
     match record.kind {
-        RecordKind::Put => Mutation::Put {
-            key: record.key,
-            value: record.value,
-        },
+        RecordKind::Put | RecordKind::PutExpiring => {
+            Mutation::put(record.key, record.value, record.expires_at_ms)
+        }
         RecordKind::Delete => {
             assert!(record.value.is_empty(), "a decoded delete carries no value");
             Mutation::Delete { key: record.key }

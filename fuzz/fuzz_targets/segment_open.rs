@@ -49,6 +49,7 @@ fn hostile_value(input: &mut Input<'_>) -> Vec<u8> {
                 let hint = Hint {
                     key: b"b:forged",
                     tombstone: false,
+                    expires_at_ms: None,
                     version: u64::MAX,
                     location: Location {
                         segment_id: 1,
