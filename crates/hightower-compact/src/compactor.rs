@@ -13,6 +13,11 @@
 //!   problem). Puts and tombstones inside the pass need no guard: a dead put
 //!   in the pass is dropped with it.
 //!
+//! - a live put whose expiry time has come (at `CompactionJob::expired_at_ms`)
+//!   as the tombstone of its own version: dropped, or carried as a delete
+//!   where it must still hide an older put, and its index entry removed
+//!   ([`CompactionOutput::expired`]).
+//!
 //! Records keep their versions. Outputs are filled up to the segment size,
 //! sealed (footer, Bloom filter, sparse index) and synced; the caller
 //! creates them (under temporary names) and makes them part of the store.
@@ -79,6 +84,21 @@ pub struct CompactionJob<'a> {
     /// The file system the segments live on (file times for the tombstone
     /// grace, file sizes for the report).
     pub vfs: &'a dyn Vfs,
+    /// A live put that expires at or before this time (milliseconds since
+    /// the Unix epoch) is dropped as expired; `None` copies every live put.
+    pub expired_at_ms: Option<u64>,
+}
+
+/// A live put that a pass dropped because its expiry time had come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredPut {
+    /// The key.
+    pub key: Vec<u8>,
+    /// The put's version.
+    pub version: u64,
+    /// Where the put lay: the index entry is removed only if it still
+    /// points there.
+    pub location: Location,
 }
 
 /// What a pass produced, before the caller commits it.
@@ -88,6 +108,8 @@ pub struct CompactionOutput {
     pub outputs: Vec<LogSegment>,
     /// The index entries to move from the inputs to the outputs.
     pub relocations: Relocations,
+    /// The index entries to remove: live puts dropped as expired.
+    pub expired: Vec<ExpiredPut>,
     /// What the pass did (the caller adds the time its commit takes).
     pub report: CompactionReport,
 }
@@ -173,6 +195,7 @@ impl Compactor {
                 unsealed_min_put_version: HashMap::new(),
             },
             relocations: Relocations::default(),
+            expired: Vec::new(),
             report: CompactionReport::default(),
             retained: BTreeMap::new(),
             grace_until,
@@ -187,6 +210,7 @@ impl Compactor {
         let Pass {
             writer,
             relocations,
+            expired,
             mut report,
             retained,
             bytes_total,
@@ -205,6 +229,7 @@ impl Compactor {
         Ok(CompactionOutput {
             outputs,
             relocations,
+            expired,
             report,
         })
     }
@@ -268,6 +293,7 @@ struct Pass<'j, 'c> {
     writer: OutputWriter<'c>,
     guard: TombstoneGuard<'j>,
     relocations: Relocations,
+    expired: Vec<ExpiredPut>,
     report: CompactionReport,
     retained: BTreeMap<u32, Retained>,
     grace_until: Option<SystemTime>,
@@ -287,7 +313,9 @@ impl Pass<'_, '_> {
             }
             self.report.bytes_read += u64::from(location.len);
             self.report_progress();
-            if record.is_put() {
+            if record.is_put() && self.has_expired(&record) && live.contains(location) {
+                self.drop_expired(location, record, within_grace)
+            } else if record.is_put() {
                 self.copy_put(location, record, &mut live)
             } else {
                 self.copy_tombstone(record, within_grace)
@@ -319,10 +347,39 @@ impl Pass<'_, '_> {
         }
     }
 
+    fn has_expired(&self, record: &RecordRef<'_>) -> bool {
+        matches!(
+            (record.expires_at_ms, self.job.expired_at_ms),
+            (Some(at), Some(now)) if at <= now
+        )
+    }
+
+    /// Drops a live put whose expiry time has come, as a tombstone of its
+    /// version (so an older put of its key outside the pass stays
+    /// hidden), and has its index entry removed.
+    fn drop_expired(
+        &mut self,
+        location: Location,
+        record: RecordRef<'_>,
+        within_grace: bool,
+    ) -> hightower_log::Result<()> {
+        self.report.expired_dropped += 1;
+        self.expired.push(ExpiredPut {
+            key: record.key.to_vec(),
+            version: record.version,
+            location,
+        });
+        let tombstone = RecordRef {
+            kind: hightower_log::RecordKind::Delete,
+            value: &[],
+            expires_at_ms: None,
+            ..record
+        };
+        self.copy_tombstone(tombstone, within_grace)
+    }
+
     /// Copies a put that the index pointed at, with its expiry time if it
-    /// has one; drops any other. (A put whose time has come is copied
-    /// like any live one: the active sweep deletes it through the log,
-    /// and the next pass drops it.)
+    /// has one; drops any other.
     fn copy_put(
         &mut self,
         location: Location,

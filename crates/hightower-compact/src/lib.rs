@@ -52,6 +52,7 @@
 //! let live = LiveRecords::from_index(&index.snapshot());
 //! let job = CompactionJob {
 //!     inputs: &inputs, others: &[], live: &live, segment_bytes_max: 1 << 20, vfs: &StdVfs::default(),
+//!     expired_at_ms: None,
 //! };
 //! let out = compactor.compact(&pass, &job, &mut || create(3), &CompactionOptions::default())?;
 //!
@@ -80,7 +81,7 @@ pub mod policy;
 pub mod report;
 mod suspend;
 
-pub use compactor::{CompactionJob, CompactionOutput, Compactor};
+pub use compactor::{CompactionJob, CompactionOutput, Compactor, ExpiredPut};
 pub use config::{CompactionConfig, CompactionOptions, CompactionProgress, ProgressFn};
 pub use error::{CompactError, Result};
 pub use hightower_log::Location;

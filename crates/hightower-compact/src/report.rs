@@ -23,6 +23,10 @@ pub struct CompactionReport {
     /// Tombstones among `records_kept`: within their grace, or still
     /// hiding an older put in a segment outside the pass.
     pub tombstones_kept: u64,
+    /// Live puts whose expiry time had come: each was dropped as a
+    /// tombstone of its version would be (kept as one where an older put
+    /// of its key lies outside the pass), and its index entry removed.
+    pub expired_dropped: u64,
     /// Input segments.
     pub segments_in: usize,
     /// Output segments.

@@ -136,6 +136,8 @@ pub struct Storage {
     index: Index,
     /// The expiry times of the published keys that have one.
     expiries: Arc<ExpiryTable>,
+    /// Where "now" comes from for expiry (compaction drops expired puts).
+    clock: Arc<dyn crate::clock::Clock>,
     /// Background seals of rolled segments (see `seals.rs`).
     sealers: Sealers,
     /// The engine's first fatal failure; background seals set it too.
@@ -282,6 +284,7 @@ impl Storage {
             latest_version: AtomicU64::new(latest),
             index,
             expiries,
+            clock: config.clock.clone(),
             sealers: Sealers::default(),
             poison: Poison::default(),
             next_segment_id: AtomicU32::new(next_segment_id),

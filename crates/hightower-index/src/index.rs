@@ -125,6 +125,24 @@ impl Index {
         true
     }
 
+    /// Removes `key`, but only if its entry still points at `at`; returns
+    /// whether it was removed. Compaction calls this for a put it dropped
+    /// as expired: a key written again in the meantime is left alone.
+    pub fn remove_if_at(&self, key: &[u8], at: Location) -> bool {
+        let _gate = self.gate.read();
+        let mut map = self.shard(key).write();
+        // Look before removing, as `relocate` does.
+        if !map.get(key).is_some_and(|entry| entry.location == at) {
+            return false;
+        }
+        map.remove(key);
+        drop(map);
+        self.n_live_keys.fetch_sub(1, Ordering::Relaxed);
+        self.spilled_key_bytes
+            .fetch_sub(spilled_bytes(key), Ordering::Relaxed);
+        true
+    }
+
     /// A point-in-time view of the whole index, consistent across shards.
     ///
     /// Costs O(64): it clones the 64 shard roots, sharing every node.
@@ -307,6 +325,19 @@ mod tests {
         assert_eq!(moved.location, location(7));
         assert!(!index.relocate(b"absent", location(5), location(7)));
         assert_eq!(index.get(b"absent"), None);
+    }
+
+    #[test]
+    fn remove_if_at_removes_only_from_the_expected_location() {
+        let index = Index::new();
+        index.insert(b"k", entry(5));
+        assert!(!index.remove_if_at(b"k", location(9)));
+        assert_eq!(index.len(), 1);
+        let before = index.snapshot();
+        assert!(index.remove_if_at(b"k", location(5)));
+        assert_eq!((index.get(b"k"), index.len()), (None, 0));
+        assert_eq!(before.get(b"k"), Some(entry(5)), "a snapshot keeps it");
+        assert!(!index.remove_if_at(b"k", location(5)));
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub(crate) fn compact(
         live: &live,
         segment_bytes_max,
         vfs: &hightower_log::vfs::StdVfs::default(),
+        expired_at_ms: None,
     };
     compactor.compact(&pass, &job, &mut || dir.create(), options)
 }

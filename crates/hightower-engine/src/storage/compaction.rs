@@ -128,6 +128,7 @@ impl Storage {
             live: &live,
             segment_bytes_max: self.segment_bytes_max,
             vfs: self.vfs.as_ref(),
+            expired_at_ms: Some(self.clock.now_ms()),
         };
         let output = match self.write_outputs(&pass, &staging, &job, &options) {
             Ok(output) => output,
@@ -256,6 +257,11 @@ impl Storage {
         for relocation in output.relocations.iter() {
             self.index
                 .relocate(relocation.key, relocation.from, relocation.to);
+        }
+        for expired in &output.expired {
+            if self.index.remove_if_at(&expired.key, expired.location) {
+                self.expiries.forget(&expired.key, expired.version);
+            }
         }
         let retired_ids: Vec<u32> = retired.iter().map(|segment| segment.id()).collect();
         self.swap_segments(&[], &retired_ids);
