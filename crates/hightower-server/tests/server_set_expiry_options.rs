@@ -100,6 +100,17 @@ fn set_expiry_options_answer_as_redis_does() -> Result<()> {
     ] {
         assert_eq!(error(&mut con, args), "ERR syntax error", "{args:?}");
     }
+    // Options are read before the time is checked; the last time counts.
+    assert_eq!(
+        error(&mut con, &["SET", "k", "v", "EX", "0", "SOON"]),
+        "ERR syntax error"
+    );
+    let _: () = query(&mut con, &["SET", "e", "v", "EX", "0", "EX", "100"])?;
+    assert_eq!(query::<i64>(&mut con, &["TTL", "e"])?, 100);
+    // A Unix time already past: the write lands and the key is gone.
+    let ok: String = query(&mut con, &["SET", "e", "v", "EXAT", "1"])?;
+    assert_eq!(ok, "OK");
+    assert_eq!(query::<i64>(&mut con, &["EXISTS", "e"])?, 0);
     assert_eq!(
         error(&mut con, &["SET", "k", "v", "EX", "ten"]),
         "ERR value is not an integer or out of range"
@@ -114,7 +125,7 @@ fn set_expiry_options_answer_as_redis_does() -> Result<()> {
     let _: () = query(&mut con, &["SETEX", "s", "100", "v"])?;
     assert_eq!(query::<i64>(&mut con, &["TTL", "s"])?, 100);
     assert_eq!(query::<String>(&mut con, &["GET", "s"])?, "v");
-    let _: () = query(&mut con, &["PSETEX", "s", "20500", "w"])?;
+    let _: () = query(&mut con, &["PSETEX", "s", "20600", "w"])?;
     assert_eq!(query::<i64>(&mut con, &["TTL", "s"])?, 21);
     for (name, zero) in [("SETEX", "0"), ("SETEX", "-3"), ("PSETEX", "0")] {
         assert_eq!(

@@ -103,7 +103,8 @@ pub(crate) fn set_options(request: &Request<'_>, now_ms: u64) -> Result<SetOptio
         get: false,
         ttl: Ttl::Clear,
     };
-    let mut timed: Option<Unit> = None;
+    // The last time given counts; it is checked once the options are.
+    let mut timed: Option<(Unit, &[u8])> = None;
     let mut keep = false;
     let mut i = 3;
     while i < request.len() {
@@ -119,11 +120,10 @@ pub(crate) fn set_options(request: &Request<'_>, now_ms: u64) -> Result<SetOptio
             keep = true;
         } else if let Some(unit) = unit
             && !keep
-            && timed.is_none_or(|t| t == unit)
+            && timed.is_none_or(|(t, _)| t == unit)
             && i + 1 < request.len()
         {
-            timed = Some(unit);
-            options.ttl = Ttl::At(option_time(request.arg(i + 1), unit, now_ms, "set")?);
+            timed = Some((unit, request.arg(i + 1)));
             i += 1;
         } else {
             return Err(CommandError::syntax());
@@ -133,38 +133,39 @@ pub(crate) fn set_options(request: &Request<'_>, now_ms: u64) -> Result<SetOptio
     if keep {
         options.ttl = Ttl::Keep;
     }
+    if let Some((unit, arg)) = timed {
+        options.ttl = Ttl::At(option_time(arg, unit, now_ms, "set")?);
+    }
     Ok(options)
 }
 
 /// The options of `GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]`: `None`
 /// leaves the expiry as it is.
 fn getex_options(request: &Request<'_>, now_ms: u64) -> Result<Option<Ttl>, CommandError> {
-    let mut ttl = None;
-    let mut timed: Option<Unit> = None;
+    let mut persist = false;
+    // The last time given counts; it is checked once the options are.
+    let mut timed: Option<(Unit, &[u8])> = None;
     let mut i = 2;
     while i < request.len() {
         let option = request.arg(i);
         if is(option, "PERSIST") && timed.is_none() {
-            ttl = Some(Ttl::Clear);
+            persist = true;
         } else if let Some(unit) = Unit::of(option)
-            && ttl != Some(Ttl::Clear)
-            && timed.is_none_or(|t| t == unit)
+            && !persist
+            && timed.is_none_or(|(t, _)| t == unit)
             && i + 1 < request.len()
         {
-            timed = Some(unit);
-            ttl = Some(Ttl::At(option_time(
-                request.arg(i + 1),
-                unit,
-                now_ms,
-                "getex",
-            )?));
+            timed = Some((unit, request.arg(i + 1)));
             i += 1;
         } else {
             return Err(CommandError::syntax());
         }
         i += 1;
     }
-    Ok(ttl)
+    match timed {
+        Some((unit, arg)) => Ok(Some(Ttl::At(option_time(arg, unit, now_ms, "getex")?))),
+        None => Ok(persist.then_some(Ttl::Clear)),
+    }
 }
 
 /// Writes `value` to `key` expiring at `expires_at_ms`, or deletes the
