@@ -80,8 +80,9 @@ fn string_commands_behave_as_in_redis() -> Result<()> {
         .arg("v")
         .arg("EX")
         .arg("10")
+        .arg("KEEPTTL")
         .query::<Value>(&mut con);
-    assert!(error_text(&expiry.expect_err("no expiry")).contains("do not expire"));
+    assert!(error_text(&expiry.expect_err("EX with KEEPTTL")).contains("syntax error"));
 
     // MSET, MGET, MSETNX.
     let _: () = con.mset(&[("a", "1"), ("b", "2"), ("a", "3")])?;

@@ -83,6 +83,8 @@ fn move_key(
         .get(source)?
         .map(<[u8]>::to_vec)
         .ok_or_else(|| CommandError::err("no such key"))?;
+    // The expiry moves with the value.
+    let expires_at_ms = overlay.expiry(source)?.flatten();
     if source == target {
         return Ok(!only_new);
     }
@@ -90,7 +92,7 @@ fn move_key(
         return Ok(false);
     }
     overlay.delete(source)?;
-    overlay.put(target, value)?;
+    overlay.put_with(target, value, expires_at_ms)?;
     Ok(true)
 }
 
@@ -131,18 +133,20 @@ pub(crate) fn copy_in(
         ctx.reply().integer(0);
         return Ok(());
     };
+    let expires_at_ms = overlay.expiry(source)?.flatten();
     if !replace && overlay.exists(target)? {
         ctx.reply().integer(0);
         return Ok(());
     }
-    overlay.put(target, value)?;
+    // The copy expires when the source does.
+    overlay.put_with(target, value, expires_at_ms)?;
     ctx.reply().integer(1);
     Ok(())
 }
 
 pub(crate) fn touch(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
-    // Reads only: the overlay commits nothing. Without expiry or access
-    // times, TOUCH answers what EXISTS answers.
+    // Reads only: the overlay commits nothing. Without access times,
+    // TOUCH answers what EXISTS answers.
     atomically(ctx, request, queued_strings::exists)
 }
 

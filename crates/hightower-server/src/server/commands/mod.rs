@@ -4,6 +4,7 @@
 
 mod config_cmd;
 mod connection;
+mod expire;
 mod info;
 mod keyspace;
 mod keyspace_more;
@@ -640,6 +641,99 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         Global(Admin),
         Never,
         keyspace_more::debug,
+    ),
+    // Expiry.
+    spec(
+        "expire",
+        -3,
+        &["write", "fast"],
+        ONE_KEY,
+        Keys(Write),
+        WhenWritesSync,
+        expire::expire,
+    ),
+    spec(
+        "pexpire",
+        -3,
+        &["write", "fast"],
+        ONE_KEY,
+        Keys(Write),
+        WhenWritesSync,
+        expire::expire,
+    ),
+    spec(
+        "expireat",
+        -3,
+        &["write", "fast"],
+        ONE_KEY,
+        Keys(Write),
+        WhenWritesSync,
+        expire::expire,
+    ),
+    spec(
+        "pexpireat",
+        -3,
+        &["write", "fast"],
+        ONE_KEY,
+        Keys(Write),
+        WhenWritesSync,
+        expire::expire,
+    ),
+    spec("ttl", 2, READ, ONE_KEY, Keys(Read), Never, expire::ttl),
+    spec("pttl", 2, READ, ONE_KEY, Keys(Read), Never, expire::ttl),
+    spec(
+        "expiretime",
+        2,
+        READ,
+        ONE_KEY,
+        Keys(Read),
+        Never,
+        expire::ttl,
+    ),
+    spec(
+        "pexpiretime",
+        2,
+        READ,
+        ONE_KEY,
+        Keys(Read),
+        Never,
+        expire::ttl,
+    ),
+    spec(
+        "persist",
+        2,
+        &["write", "fast"],
+        ONE_KEY,
+        Keys(Write),
+        WhenWritesSync,
+        expire::persist,
+    ),
+    spec(
+        "setex",
+        4,
+        WRITE,
+        ONE_KEY,
+        Keys(Write),
+        WhenWritesSync,
+        expire::setex,
+    ),
+    spec(
+        "psetex",
+        4,
+        WRITE,
+        ONE_KEY,
+        Keys(Write),
+        WhenWritesSync,
+        expire::setex,
+    ),
+    spec(
+        "getex",
+        -2,
+        &["write", "fast"],
+        ONE_KEY,
+        Keys(Write),
+        WhenWritesSync,
+        expire::getex,
     ),
     // Transactions.
     spec(

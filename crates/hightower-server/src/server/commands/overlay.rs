@@ -9,7 +9,8 @@
 //! it is: an absent key by a delete expecting it absent (a tombstone
 //! that changes nothing visible), a present key by putting its value back
 //! expecting the version read (the value stays, the version moves on).
-//! An overlay that wrote nothing commits nothing: its reads, from one
+//! Each value carries its expiry, so that the put-back and the edits of
+//! a value keep it. An overlay that wrote nothing commits nothing: its reads, from one
 //! view, already are one consistent moment.
 //!
 //! [`atomically`] runs one command in an overlay and retries it on a
@@ -47,6 +48,8 @@ struct Slot {
     read: Option<Option<u64>>,
     /// The value now, as later commands of the overlay see it.
     value: Option<Vec<u8>>,
+    /// When that value expires (milliseconds since the Unix epoch).
+    expires_at_ms: Option<u64>,
     written: bool,
 }
 
@@ -108,6 +111,7 @@ impl<'e> Overlay<'e> {
             };
             let slot = self.slot(key)?;
             slot.read = Some(found.as_ref().map(|v| v.version));
+            slot.expires_at_ms = found.as_ref().and_then(|v| v.expires_at_ms);
             slot.value = found.map(|Versioned { value, .. }| value);
         }
         Ok(self.slots.get(key).and_then(|slot| slot.value.as_deref()))
@@ -124,10 +128,36 @@ impl<'e> Overlay<'e> {
         self.slots.get(key).and_then(|slot| slot.read.flatten())
     }
 
-    /// Sets `key` to `value` in the overlay.
+    /// When `key` expires as the overlay sees it: `None` when absent,
+    /// `Some(None)` when it never expires.
+    pub(crate) fn expiry(&mut self, key: &[u8]) -> Result<Option<Option<u64>>, CommandError> {
+        if self.get(key)?.is_none() {
+            return Ok(None);
+        }
+        Ok(self.slots.get(key).map(|slot| slot.expires_at_ms))
+    }
+
+    /// Sets `key` to `value` in the overlay, keeping the expiry the key
+    /// has (as `APPEND`, `INCR` and the other edits of a value do); a key
+    /// neither read nor written before gets none.
     pub(crate) fn put(&mut self, key: &[u8], value: Vec<u8>) -> CommandResult {
         let slot = self.slot(key)?;
         slot.value = Some(value);
+        slot.written = true;
+        Ok(())
+    }
+
+    /// Sets `key` to `value` in the overlay, expiring at `expires_at_ms`
+    /// (`None`: never).
+    pub(crate) fn put_with(
+        &mut self,
+        key: &[u8],
+        value: Vec<u8>,
+        expires_at_ms: Option<u64>,
+    ) -> CommandResult {
+        let slot = self.slot(key)?;
+        slot.value = Some(value);
+        slot.expires_at_ms = expires_at_ms;
         slot.written = true;
         Ok(())
     }
@@ -136,6 +166,7 @@ impl<'e> Overlay<'e> {
     pub(crate) fn delete(&mut self, key: &[u8]) -> CommandResult {
         let slot = self.slot(key)?;
         slot.value = None;
+        slot.expires_at_ms = None;
         slot.written = true;
         Ok(())
     }
@@ -155,11 +186,17 @@ impl<'e> Overlay<'e> {
                 Some(None) => Expect::Absent,
                 None => Expect::Any,
             };
+            // A key only read is put back with its expiry too.
             let command = match slot.value {
-                Some(value) => Command::put(key, value),
-                None => Command::delete(key),
+                Some(value) => Command::Put {
+                    key,
+                    value,
+                    expect,
+                    expires_at_ms: slot.expires_at_ms,
+                },
+                None => Command::delete(key).expecting(expect),
             };
-            commands.push(command.expecting(expect));
+            commands.push(command);
         }
         commands
     }

@@ -3,10 +3,13 @@
 //! the commands queued before it and all commit together. Replies and
 //! errors are those of the commands alone.
 
+use hightower_engine::KvEngine;
+
 use crate::server::auth::Operation;
+use crate::server::commands::expire::{SetOptions, Ttl, set_options};
 use crate::server::commands::overlay::Overlay;
 use crate::server::commands::parse_int;
-use crate::server::commands::strings::{Condition, set_options};
+use crate::server::commands::strings::Condition;
 use crate::server::dispatch::{CommandError, CommandResult, Ctx};
 use crate::server::resp::{Request, push_i64};
 
@@ -28,14 +31,18 @@ pub(crate) fn set(
     overlay: &mut Overlay<'_>,
     request: &Request<'_>,
 ) -> CommandResult {
-    let (condition, get) = set_options(request)?;
+    let SetOptions {
+        condition,
+        get,
+        ttl,
+    } = set_options(request, ctx.engine().now_ms())?;
     let (key, value) = (request.arg(1), request.arg(2));
     if get {
         ctx.require(Operation::Read, key)?;
     }
-    let old = match (condition, get) {
+    let old = match (condition, get, ttl) {
         // A blind write: no read, so no condition on the key.
-        (Condition::Always, false) => None,
+        (Condition::Always, false, Ttl::Clear | Ttl::At(_)) => None,
         _ => Some(overlay.get(key)?.map(<[u8]>::to_vec)),
     };
     let write = match condition {
@@ -44,7 +51,11 @@ pub(crate) fn set(
         Condition::Present => old.as_ref().is_some_and(Option::is_some),
     };
     if write {
-        overlay.put(key, value.to_vec())?;
+        let current = match ttl {
+            Ttl::Keep => overlay.expiry(key)?.flatten(),
+            _ => None,
+        };
+        overlay.put_with(key, value.to_vec(), ttl.apply(current))?;
     }
     let mut reply = ctx.reply();
     match (get, old.flatten()) {
@@ -64,7 +75,8 @@ pub(crate) fn getset(
     let key = request.arg(1);
     ctx.require(Operation::Read, key)?;
     let old = overlay.get(key)?.map(<[u8]>::to_vec);
-    overlay.put(key, request.arg(2).to_vec())?;
+    // GETSET drops the expiry, as SET does.
+    overlay.put_with(key, request.arg(2).to_vec(), None)?;
     match old {
         Some(old) => ctx.reply().bulk(&old),
         None => ctx.reply().null(),
@@ -120,7 +132,7 @@ pub(crate) fn mset(
     request: &Request<'_>,
 ) -> CommandResult {
     for (key, value) in pairs(request, "mset")? {
-        overlay.put(key, value.to_vec())?;
+        overlay.put_with(key, value.to_vec(), None)?;
     }
     ctx.reply().ok();
     Ok(())
@@ -137,7 +149,7 @@ pub(crate) fn msetnx(
     }
     if all_absent {
         for (key, value) in pairs(request, "msetnx")? {
-            overlay.put(key, value.to_vec())?;
+            overlay.put_with(key, value.to_vec(), None)?;
         }
     }
     ctx.reply().integer(i64::from(all_absent));

@@ -2,7 +2,11 @@
 //! TYPE, INCR, INCRBY, DECR, DECRBY, and the WRONGTYPE answers to other
 //! data types' commands.
 //!
-//! Read-modify-write commands (`SET ... XX`/`GET`, `INCR`, `DEL`) read the
+//! `SET` takes Redis's expiry options (`EX`, `PX`, `EXAT`, `PXAT`,
+//! `KEEPTTL`) and otherwise drops the key's expiry; `INCR` and its kin
+//! keep it.
+//!
+//! Read-modify-write commands (`SET ... XX`/`GET`/`KEEPTTL`, `INCR`, `DEL`) read the
 //! key's version and write on condition that it is unchanged, retrying on
 //! a version conflict: the engine's compare-and-set gives them the
 //! atomicity Redis's single thread gives its commands.
@@ -10,6 +14,7 @@
 use hightower_engine::{Command, EngineError, Expect, KvEngine, Versioned};
 
 use crate::server::auth::Operation;
+use crate::server::commands::expire::{SetOptions, Ttl, set_options};
 use crate::server::commands::{CAS_ATTEMPTS_MAX, contention, parse_int};
 use crate::server::dispatch::{CommandError, CommandResult, Ctx};
 use crate::server::metrics::ServerMetrics;
@@ -57,61 +62,60 @@ pub(crate) enum Condition {
     Present,
 }
 
-/// The options of `SET key value [NX|XX] [GET] [KEEPTTL]`.
-pub(crate) fn set_options(request: &Request<'_>) -> Result<(Condition, bool), CommandError> {
-    let mut condition = Condition::Always;
-    let mut get = false;
-    for option in request.args().skip(3) {
-        let option = option.to_ascii_uppercase();
-        match option.as_slice() {
-            b"NX" if condition != Condition::Present => condition = Condition::Absent,
-            b"XX" if condition != Condition::Absent => condition = Condition::Present,
-            b"GET" => get = true,
-            // Keys never expire, so every key keeps its (absent) TTL.
-            b"KEEPTTL" => {}
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" => {
-                return Err(CommandError::err(
-                    "expiry (EX, PX, EXAT, PXAT) is not supported: keys do not expire",
-                ));
-            }
-            _ => return Err(CommandError::syntax()),
-        }
-    }
-    Ok((condition, get))
-}
-
 pub(crate) fn set(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
-    let (condition, get) = set_options(request)?;
+    let options = set_options(request, ctx.engine().now_ms())?;
     let (key, value) = (request.arg(1), request.arg(2));
-    if get {
+    if options.get {
         ctx.require(Operation::Read, key)?;
     }
-    match (condition, get) {
-        (Condition::Always, false) => {
-            ctx.engine().submit(Command::put(key, value))?;
+    let blind = match options.ttl {
+        Ttl::Keep => None,
+        ttl => Some(ttl.apply(None)),
+    };
+    match (options.condition, options.get, blind) {
+        (Condition::Always, false, Some(expires_at_ms)) => {
+            ctx.engine()
+                .submit(put_expiring(key, value, Expect::Any, expires_at_ms))?;
             ctx.reply().ok();
         }
-        (Condition::Absent, false) => {
-            let put = Command::put(key, value).expecting(Expect::Absent);
+        // Absent, the key has no expiry to keep.
+        (Condition::Absent, false, _) => {
+            let expires_at_ms = options.ttl.apply(None);
+            let put = put_expiring(key, value, Expect::Absent, expires_at_ms);
             match ctx.engine().submit(put) {
                 Ok(_) => ctx.reply().ok(),
                 Err(EngineError::VersionConflict { .. }) => ctx.reply().null(),
                 Err(error) => return Err(error.into()),
             }
         }
-        _ => set_checked(ctx, key, value, condition, get)?,
+        _ => set_checked(ctx, key, value, options)?,
     }
     Ok(())
 }
 
-/// `SET` with `XX` or `GET`: read, decide, write if unchanged, retry.
-fn set_checked(
-    ctx: &mut Ctx<'_>,
+/// A put of `value` expiring at `expires_at_ms` (`None`: never).
+pub(crate) fn put_expiring(
     key: &[u8],
-    value: &[u8],
-    condition: Condition,
-    get: bool,
-) -> CommandResult {
+    value: impl Into<Vec<u8>>,
+    expect: Expect,
+    expires_at_ms: Option<u64>,
+) -> Command {
+    Command::Put {
+        key: key.to_vec(),
+        value: value.into(),
+        expect,
+        expires_at_ms,
+    }
+}
+
+/// `SET` with `XX`, `GET` or `KEEPTTL`: read, decide, write if unchanged,
+/// retry.
+fn set_checked(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], options: SetOptions) -> CommandResult {
+    let SetOptions {
+        condition,
+        get,
+        ttl,
+    } = options;
     for _ in 0..CAS_ATTEMPTS_MAX {
         let current = ctx.engine().get(key)?;
         let write = match condition {
@@ -120,7 +124,8 @@ fn set_checked(
             Condition::Present => current.is_some(),
         };
         if write {
-            let put = Command::put(key, value).expecting(expect_current(current.as_ref()));
+            let expires_at_ms = ttl.apply(current.as_ref().and_then(|v| v.expires_at_ms));
+            let put = put_expiring(key, value, expect_current(current.as_ref()), expires_at_ms);
             match ctx.engine().submit(put) {
                 Ok(_) => {}
                 Err(EngineError::VersionConflict { .. }) => continue,
@@ -147,7 +152,13 @@ fn expect_current(current: Option<&Versioned>) -> Expect {
 pub(crate) fn getset(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
     let key = request.arg(1);
     ctx.require(Operation::Read, key)?;
-    set_checked(ctx, key, request.arg(2), Condition::Always, true)
+    // GETSET drops the expiry, as SET does.
+    let options = SetOptions {
+        condition: Condition::Always,
+        get: true,
+        ttl: Ttl::Clear,
+    };
+    set_checked(ctx, key, request.arg(2), options)
 }
 
 pub(crate) fn mget(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
@@ -319,7 +330,9 @@ fn add_to(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CommandResult {
             .ok_or_else(|| CommandError::err("increment or decrement would overflow"))?;
         let mut digits = Vec::with_capacity(20);
         crate::server::resp::push_i64(&mut digits, new);
-        let put = Command::put(key, digits).expecting(expect_current(current.as_ref()));
+        // The new number keeps the key's expiry.
+        let expires_at_ms = current.as_ref().and_then(|v| v.expires_at_ms);
+        let put = put_expiring(key, digits, expect_current(current.as_ref()), expires_at_ms);
         match ctx.engine().submit(put) {
             Ok(_) => {
                 ctx.reply().integer(new);

@@ -24,7 +24,7 @@ use std::ops::Range;
 use hightower_engine::KvEngine;
 
 use crate::server::commands::overlay::{CommitError, Overlay, OverlayHandler};
-use crate::server::commands::{keyspace_more, queued_strings, strings_more};
+use crate::server::commands::{expire, keyspace_more, queued_strings, strings_more};
 use crate::server::dispatch::{CommandError, CommandResult, CommandSpec, Ctx};
 use crate::server::resp::{ReplyWriter, Request};
 
@@ -122,6 +122,11 @@ fn in_transaction(name: &str) -> InTransaction {
         "copy" => In(keyspace_more::copy_in),
         "touch" => In(queued_strings::exists),
         "object" => In(keyspace_more::object_in),
+        "expire" | "pexpire" | "expireat" | "pexpireat" => In(expire::expire_in),
+        "ttl" | "pttl" | "expiretime" | "pexpiretime" => In(expire::ttl_in),
+        "persist" => In(expire::persist_in),
+        "setex" | "psetex" => In(expire::setex_in),
+        "getex" => In(expire::getex_in),
         "hello" | "auth" | "scan" | "keys" | "randomkey" | "flushdb" | "flushall" | "ht.getv"
         | "ht.cas" | "ht.cad" | "ht.compact" => Refused,
         _ => Alone,
