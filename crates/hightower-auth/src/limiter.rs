@@ -9,60 +9,15 @@
 //! entries are dropped first, then the oldest.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use crate::error::{AuthError, LockoutScope, Result};
 
-/// The time source of the auth layer, in ms since the Unix epoch.
-pub trait Clock: Send + Sync + fmt::Debug {
-    /// The current time in ms since the Unix epoch.
-    fn now_unix_ms(&self) -> u64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_unix_ms(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| {
-                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-            })
-    }
-}
-
-/// A clock that moves only when told to (for tests of expiry and lockout).
-#[derive(Debug, Default)]
-pub struct ManualClock {
-    now_unix_ms: AtomicU64,
-}
-
-impl ManualClock {
-    /// A clock standing at `now_unix_ms`.
-    pub fn new(now_unix_ms: u64) -> Self {
-        ManualClock {
-            now_unix_ms: AtomicU64::new(now_unix_ms),
-        }
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.now_unix_ms.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_unix_ms(&self) -> u64 {
-        self.now_unix_ms.load(Ordering::SeqCst)
-    }
-}
+/// The time source of the auth layer (the engine's: API key expiry and
+/// lockouts are judged by the same clock as key expiry).
+pub use hightower_engine::{Clock, ManualClock, SystemClock};
 
 /// How failed logins are limited.
 ///

@@ -722,7 +722,7 @@ impl<E: KvEngine + ?Sized> AuthService<E> {
     // ----- Helpers -----
 
     fn now_ms(&self) -> u64 {
-        self.config.clock.now_unix_ms()
+        self.config.clock.now_ms()
     }
 
     fn check_new_password(&self, password: &[u8]) -> Result<()> {

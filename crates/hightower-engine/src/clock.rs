@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of the current time in milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -41,8 +41,9 @@ impl ManualClock {
         }
     }
 
-    /// Moves the clock forward by `ms`.
-    pub fn advance(&self, ms: u64) {
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
         self.now_ms.fetch_add(ms, Ordering::AcqRel);
     }
 
@@ -77,7 +78,7 @@ mod tests {
     fn a_manual_clock_moves_only_when_told() {
         let clock = ManualClock::new(1_000);
         assert_eq!(clock.now_ms(), 1_000);
-        clock.advance(5);
+        clock.advance(Duration::from_millis(5));
         assert_eq!(clock.now_ms(), 1_005);
         clock.set(7);
         assert_eq!(clock.now_ms(), 7);

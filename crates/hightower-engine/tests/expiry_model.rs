@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hightower_engine::{
     Command, Durability, EngineConfig, KvEngine, ManualClock, SingleNodeEngine,
@@ -106,7 +107,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     *old = at;
                 }
             }
-            Op::Advance(ms) => clock.advance(ms),
+            Op::Advance(ms) => clock.advance(Duration::from_millis(ms)),
             Op::Get(k) => {
                 let got = ok(engine.get(KEYS[k]))?.map(|v| (v.value, v.expires_at_ms));
                 let want = model

@@ -5,6 +5,7 @@
 //! or clears it; the active sweep deletes expired keys through the log.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hightower_engine::{
     Command, Durability, EngineConfig, EngineError, Expect, KvEngine, ManualClock,
@@ -48,7 +49,7 @@ fn an_expired_key_is_absent_everywhere() {
     assert_eq!(engine.expiry_of(b"plain").unwrap(), Some(None));
     let old_view = engine.read_view().unwrap();
 
-    clock.advance(1_000);
+    clock.advance(Duration::from_millis(1_000));
     assert_eq!(engine.get(b"session").unwrap(), None, "gone at its time");
     assert_eq!(engine.version_of(b"session").unwrap(), None);
     assert_eq!(engine.expiry_of(b"session").unwrap(), None);
@@ -89,7 +90,7 @@ fn set_expiry_changes_and_clears_the_time_and_keeps_the_value() {
         (&b"value"[..], v1, Some(START_MS + 50))
     );
     engine.set_expiry(b"k", None).unwrap().unwrap();
-    clock.advance(100);
+    clock.advance(Duration::from_millis(100));
     assert_eq!(
         engine.get(b"k").unwrap().unwrap().expires_at_ms,
         None,
@@ -176,7 +177,7 @@ fn expiry_survives_reopen_checkpoint_compaction_and_install() {
     expected(&other, "installed");
     drop(other);
     expected(&open(other_dir.path(), &clock), "installed and reopened");
-    clock.advance(20_000);
+    clock.advance(Duration::from_millis(20_000));
     assert!(keys(&engine).iter().all(|key| {
         let n: u64 = std::str::from_utf8(&key[4..]).unwrap().parse().unwrap();
         n % 2 == 1
@@ -207,7 +208,7 @@ fn the_sweep_deletes_expired_keys_through_the_log() {
         0,
         "nothing due yet"
     );
-    clock.advance(10);
+    clock.advance(Duration::from_millis(10));
     // Written again without an expiry after it was due: the sweep leaves it.
     engine.put(b"rewritten", b"new").unwrap();
     assert_eq!(
@@ -235,7 +236,7 @@ fn the_background_sweep_runs_by_itself() {
     engine
         .submit(Command::put_expiring("k", "v", START_MS + 1))
         .unwrap();
-    clock.advance(1);
+    clock.advance(Duration::from_millis(1));
     // Bounded wait: ten seconds at most, checked every 20 ms.
     for _ in 0..500 {
         if engine.is_empty() {
@@ -265,7 +266,7 @@ fn compaction_drops_expired_puts_without_bringing_back_older_ones() {
         }
     }
     engine.put(b"stays", b"here").unwrap();
-    clock.advance(5);
+    clock.advance(Duration::from_millis(5));
     // A full pass takes the segments with dead bytes: those of the older
     // puts, where some of the expiring puts lie too (the segments holding
     // only live expiring puts are the sweep's to clear).
