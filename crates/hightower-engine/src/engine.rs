@@ -615,6 +615,10 @@ impl KvEngine for SingleNodeEngine {
         self.run(WriteBatch::from(commands.as_slice()), None)
     }
 
+    fn write(&self, batch: &WriteBatch) -> Result<Committed> {
+        SingleNodeEngine::write(self, batch)
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
         Metrics::add(&self.inner.metrics.gets, 1);
         self.inner.storage.get(key)

@@ -51,6 +51,7 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod admin;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -65,6 +66,7 @@ pub mod storage;
 pub mod traits;
 pub mod types;
 
+pub use admin::{FooterInfo, SegmentInfo};
 pub use config::{Durability, EngineConfig};
 pub use engine::SingleNodeEngine;
 pub use error::{EngineError, KeyDisplay, Result};
@@ -72,10 +74,11 @@ pub use hightower_compact::{
     CompactError, CompactionConfig, CompactionOptions, CompactionProgress, CompactionReport,
     SegmentUsage, SuspendedCompaction,
 };
+pub use hightower_log::VerifyReport;
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use read_view::ReadView;
 pub use snapshot::{KvState, LogPosition, Snapshot};
 pub use state::ConcurrentKvState;
 pub use storage::{RecoveryInfo, Storage};
-pub use traits::{KvEngine, SnapshotEngine};
+pub use traits::{AdminEngine, KvEngine, SnapshotEngine};
 pub use types::{Command, Committed, Expect, KeyValue, Versioned, WriteBatch};
