@@ -98,6 +98,10 @@ impl AdminEngine for SingleNodeEngine {
         self.storage().segment_usage()
     }
 
+    fn index_memory_bytes(&self) -> Option<u64> {
+        Some(self.storage().index().memory_estimate_bytes() as u64)
+    }
+
     /// Waits for background seals and writes buffered appends out first,
     /// so the check sees every record appended so far.
     fn verify_segment(&self, segment_id: u32) -> Result<Option<VerifyReport>> {

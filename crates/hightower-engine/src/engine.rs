@@ -250,7 +250,7 @@ impl SingleNodeEngine {
     }
 
     /// The storage layer (segments and index).
-    pub fn storage(&self) -> &Storage {
+    pub(crate) fn storage(&self) -> &Storage {
         &self.inner.storage
     }
 

@@ -139,6 +139,12 @@ pub trait AdminEngine: Send + Sync {
     /// live now. Walks every key.
     fn segment_usage(&self) -> Vec<SegmentUsage>;
 
+    /// Estimated bytes of memory the key index takes; `None` for an engine
+    /// that keeps no index in memory.
+    fn index_memory_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// Checks every checksum (and the footer, when sealed) of one segment;
     /// `Ok(None)` when the store has no segment `segment_id` (any more).
     fn verify_segment(&self, segment_id: u32) -> Result<Option<VerifyReport>>;
