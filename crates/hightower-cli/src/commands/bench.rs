@@ -27,12 +27,12 @@ use hightower_engine::{
     AdminEngine, Command, CompactionConfig, CompactionReport, Durability, EngineConfig, KvEngine,
     MetricsSnapshot, SingleNodeEngine,
 };
-use hightower_server::latency::LatencyHistogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 
 use crate::cli::{BenchArgs, Cli, DurabilityArg, Switch, Workload};
+use crate::latency::LatencyHistogram;
 
 /// The file that marks a directory as made by `bench`; only such a
 /// directory (or an empty one) is ever emptied.
