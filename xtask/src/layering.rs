@@ -1,7 +1,7 @@
 //! The dependency-direction check: hightower crates depend strictly downward.
 //!
 //! The layer order, lowest first, is
-//! log < index < compact < engine < {auth, repl} < server < hightower.
+//! log < index < compact < engine < {auth, repl} < server < cli < hightower.
 //! `hightower-auth` and `hightower-repl` share a layer, so neither may depend
 //! on the other. Normal and build dependencies count; dev-dependencies are
 //! exempt because tests of a low layer may drive it through a higher one.
@@ -28,7 +28,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("hightower-auth", 4),
     ("hightower-repl", 4),
     ("hightower-server", 5),
-    ("hightower", 6),
+    ("hightower-cli", 6),
+    ("hightower", 7),
 ];
 
 /// Workspace members outside the layers: automation and benchmark harnesses.
@@ -76,7 +77,7 @@ pub(crate) fn run(sh: &Shell) -> Result<()> {
     }
     bail!(
         "layering check failed with {} violation(s); the order is \
-         log < index < compact < engine < {{auth, repl}} < server < hightower",
+         log < index < compact < engine < {{auth, repl}} < server < cli < hightower",
         violations.len()
     )
 }
@@ -194,6 +195,17 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("`hightower-log`") && found[0].contains("`hightower-index`"));
         assert!(found[0].contains("upward"));
+    }
+
+    #[test]
+    fn the_server_may_not_depend_on_the_cli() {
+        let crates = workspace(vec![
+            krate("hightower-cli", &[("hightower-server", DepKind::Normal)]),
+            krate("hightower-server", &[("hightower-cli", DepKind::Normal)]),
+        ]);
+        let found = violations(&crates);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("`hightower-server`") && found[0].contains("upward"));
     }
 
     #[test]

@@ -13,13 +13,12 @@
 //! lines. It is a textual check: `use std::{fs, ..}` or a
 //! `Path::exists` call is for review to catch.
 //!
-//! The engine-boundary rule: non-test code of `hightower-server` (its
-//! `src/`) must not name `.storage()`, `.index()` nor
+//! The engine-boundary rule: non-test code of `hightower-server` and
+//! `hightower-cli` (their `src/`) must not name `.storage()`, `.index()` nor
 //! `hightower_engine::storage`, so that the server knows the store only
-//! through `KvEngine`, `SnapshotEngine` and `ReadView` (the Architecture
-//! Invariant in docs/ARCHITECTURE.md). The command-line tools that still
-//! walk segments are listed in `ENGINE_BOUNDARY_PENDING` until they move
-//! to the engine's reports; the list only shrinks.
+//! through `KvEngine`, `SnapshotEngine`, `AdminEngine` and `ReadView` (the
+//! Architecture Invariant in docs/ARCHITECTURE.md). There are no
+//! exceptions.
 //!
 //! It looks at every file git tracks or would track (untracked files that
 //! no `.gitignore` excludes), so a new file is checked before its first
@@ -53,20 +52,11 @@ const VFS_IMPLEMENTATIONS: &[&str] = &[
 
 /// Source directories whose non-test code reaches the engine through its
 /// traits only.
-const ENGINE_TRAITS_ONLY_DIRS: &[&str] = &["crates/hightower-server/src/"];
+const ENGINE_TRAITS_ONLY_DIRS: &[&str] =
+    &["crates/hightower-server/src/", "crates/hightower-cli/src/"];
 
 /// What names the engine's internals.
 const ENGINE_INTERNALS: &[&str] = &[".storage()", ".index()", "hightower_engine::storage"];
-
-/// Command-line tools that still read segments directly (stats, verify,
-/// compact's usage table, bench), until the engine reports what they
-/// need.
-const ENGINE_BOUNDARY_PENDING: &[&str] = &[
-    "crates/hightower-server/src/commands/stats.rs",
-    "crates/hightower-server/src/commands/verify.rs",
-    "crates/hightower-server/src/commands/compact.rs",
-    "crates/hightower-server/src/commands/bench.rs",
-];
 
 /// Runs the check and fails with one `file:line: problem` line per offender.
 pub(crate) fn run(sh: &Shell) -> Result<()> {
@@ -141,7 +131,7 @@ fn check_file(path: &str, bytes: &[u8]) -> Vec<String> {
     if must_use_engine_traits(path) {
         problems.extend(engine_internal_uses(text).into_iter().map(|line| {
             format!(
-                "{path}:{line}: the server reaches engine internals; use `KvEngine`, `SnapshotEngine` or `ReadView`"
+                "{path}:{line}: the server reaches engine internals; use `KvEngine`, `SnapshotEngine`, `AdminEngine` or `ReadView`"
             )
         }));
     }
@@ -153,7 +143,6 @@ fn must_use_engine_traits(path: &str) -> bool {
         && ENGINE_TRAITS_ONLY_DIRS
             .iter()
             .any(|dir| path.starts_with(dir))
-        && !ENGINE_BOUNDARY_PENDING.contains(&path)
 }
 
 /// The 1-based lines of non-test code that name an engine internal (test
@@ -312,15 +301,15 @@ mod tests {
     }
 
     #[test]
-    fn the_engine_boundary_rule_covers_the_server_but_not_pending_tools() {
+    fn the_engine_boundary_rule_covers_the_server_and_its_tools() {
         assert!(must_use_engine_traits(
             "crates/hightower-server/src/server/commands/strings.rs"
         ));
         assert!(must_use_engine_traits(
-            "crates/hightower-server/src/commands/serve.rs"
+            "crates/hightower-cli/src/commands/serve.rs"
         ));
-        assert!(!must_use_engine_traits(
-            "crates/hightower-server/src/commands/stats.rs"
+        assert!(must_use_engine_traits(
+            "crates/hightower-cli/src/commands/stats.rs"
         ));
         assert!(!must_use_engine_traits(
             "crates/hightower-engine/src/engine.rs"
@@ -343,9 +332,7 @@ mod tests {
         assert!(!must_use_vfs(
             "crates/hightower-engine/tests/crash_sigkill.rs"
         ));
-        assert!(!must_use_vfs(
-            "crates/hightower-server/src/commands/serve.rs"
-        ));
+        assert!(!must_use_vfs("crates/hightower-cli/src/commands/serve.rs"));
         assert!(!must_use_vfs("crates/hightower-engine/README.md"));
         assert!(!must_use_vfs(
             "crates/hightower-log/src/log_segment/tests.rs"

@@ -291,7 +291,7 @@ impl SingleNodeEngine {
     }
 
     /// The storage layer (segments and index).
-    pub fn storage(&self) -> &Storage {
+    pub(crate) fn storage(&self) -> &Storage {
         &self.inner.storage
     }
 
@@ -694,6 +694,10 @@ impl KvEngine for SingleNodeEngine {
 
     fn submit_batch(&self, commands: Vec<Command>) -> Result<Committed> {
         self.run(WriteBatch::from(commands.as_slice()), None)
+    }
+
+    fn write(&self, batch: &WriteBatch) -> Result<Committed> {
+        SingleNodeEngine::write(self, batch)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {

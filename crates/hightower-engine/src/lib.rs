@@ -51,22 +51,37 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod admin;
 pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
 mod expiry;
 mod group_commit;
-pub mod manifest;
 pub mod metrics;
 mod poison;
 pub mod read_view;
 pub mod snapshot;
-pub mod state;
-pub mod storage;
 pub mod traits;
 pub mod types;
 
+// The internals: the directory layout, the key locks, the segments and
+// the index. The layers above know the engine through its traits
+// (docs/ARCHITECTURE.md, "the engine boundary"); tests that must look
+// inside use the `testing` feature. Items in these modules are marked
+// `pub` where the module, not the item, is the boundary.
+#[allow(unreachable_pub, reason = "the private module is the boundary")]
+mod manifest;
+#[allow(unreachable_pub, reason = "the private module is the boundary")]
+mod state;
+#[allow(unreachable_pub, reason = "the private module is the boundary")]
+mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+pub use admin::{FooterInfo, SegmentInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Durability, EngineConfig};
 pub use engine::SingleNodeEngine;
@@ -75,10 +90,10 @@ pub use hightower_compact::{
     CompactError, CompactionConfig, CompactionOptions, CompactionProgress, CompactionReport,
     SegmentUsage, SuspendedCompaction,
 };
+pub use hightower_log::VerifyReport;
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use read_view::ReadView;
 pub use snapshot::{KvState, LogPosition, Snapshot};
-pub use state::ConcurrentKvState;
-pub use storage::{RecoveryInfo, Storage};
-pub use traits::{KvEngine, SnapshotEngine};
+pub use storage::RecoveryInfo;
+pub use traits::{AdminEngine, KvEngine, SnapshotEngine};
 pub use types::{Command, Committed, Expect, KeyValue, Versioned, WriteBatch};

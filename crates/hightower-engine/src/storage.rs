@@ -18,6 +18,7 @@
 mod compaction;
 mod seals;
 
+#[cfg(feature = "testing")]
 pub use seals::SEALS_IN_FLIGHT_MAX;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -69,7 +70,7 @@ pub struct RecoveryInfo {
 
 /// Records just appended as one frame: mutation `i` got version
 /// `first_version + i`. They reach the index when the engine publishes
-/// through `seq` ([`Storage::publish`]); until then their segment counts
+/// through `seq` ([`Storage::publish_through`]); until then their segment counts
 /// them as unpublished, and compaction leaves that segment alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -306,11 +307,6 @@ impl Storage {
         Ok((storage, info))
     }
 
-    /// The data directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The index of live keys.
     pub fn index(&self) -> &Index {
         &self.index
@@ -345,6 +341,7 @@ impl Storage {
 
     /// Background seals started and not yet joined; at most
     /// [`SEALS_IN_FLIGHT_MAX`].
+    #[cfg(feature = "testing")]
     pub fn seals_in_flight(&self) -> usize {
         self.sealers.in_flight()
     }
@@ -463,11 +460,6 @@ impl Storage {
         self.appended_seq.load(Ordering::Acquire)
     }
 
-    /// Every frame up to this place in the append order is in the index.
-    pub fn published_seq(&self) -> u64 {
-        self.publisher.lock().published_seq
-    }
-
     /// Syncs the active segment, starts the next one, and seals the old
     /// one on a background thread. Called with the append lock held. Waits
     /// first for a seal to finish when [`SEALS_IN_FLIGHT_MAX`] are running,
@@ -500,14 +492,6 @@ impl Storage {
     /// poisoned the engine).
     pub fn finish_seals(&self) -> Result<()> {
         self.sealers.join_all(&self.poison)
-    }
-
-    /// Publishes every frame appended up to `appended` and `appended`
-    /// itself, in append order: index entries then point at what was
-    /// appended (a put) or are removed (a delete), each frame all at once
-    /// with respect to snapshots.
-    pub fn publish(&self, appended: &Appended) {
-        self.publish_through(appended.seq, &|_, _| {});
     }
 
     /// Publishes every queued frame up to place `seq` in the append order,

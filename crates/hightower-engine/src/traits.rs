@@ -1,14 +1,23 @@
-//! The engine's traits: [`KvEngine`] for reads and writes, and
-//! [`SnapshotEngine`] for what replication needs.
+//! The engine's traits: [`KvEngine`] for reads and writes,
+//! [`SnapshotEngine`] for what replication needs, and [`AdminEngine`] for
+//! what an operator's tools and a server's administrative commands need.
+//! The layers above (the server, the command line) know an engine only
+//! through these, so that another engine (the replicated one) drops in
+//! behind them.
 
 use std::ops::Bound;
 
-use hightower_compact::SuspendedCompaction;
+use hightower_compact::{CompactionOptions, CompactionReport, SegmentUsage, SuspendedCompaction};
+use hightower_log::VerifyReport;
 
+use crate::admin::SegmentInfo;
 use crate::clock::{Clock, SystemClock};
+use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
+use crate::metrics::MetricsSnapshot;
 use crate::read_view::ReadView;
-use crate::types::{Command, Committed, Expect, KeyValue, Versioned};
+use crate::storage::RecoveryInfo;
+use crate::types::{Command, Committed, Expect, KeyValue, Versioned, WriteBatch};
 
 /// Attempts [`KvEngine::set_expiry`] makes before it reports a conflict:
 /// each one fails only because another writer changed the key between
@@ -27,6 +36,11 @@ pub trait KvEngine: Send + Sync {
     /// `first_version + i`. Conditions are checked against the state
     /// before the batch.
     fn submit_batch(&self, commands: Vec<Command>) -> Result<Committed>;
+
+    /// Commits `batch` atomically, as [`KvEngine::submit_batch`] does with
+    /// commands, from mutations already encoded: the cheapest way to write
+    /// many keys at once. The batch is left as it was.
+    fn write(&self, batch: &WriteBatch) -> Result<Committed>;
 
     /// The newest value of `key` with its version.
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>>;
@@ -124,4 +138,60 @@ pub trait SnapshotEngine: Send + Sync {
     /// Commits a batch at `first_version`, which must be above the latest
     /// version (replication assigns versions from its log).
     fn apply_at(&self, first_version: u64, commands: Vec<Command>) -> Result<Committed>;
+}
+
+/// What an operator's tools (`stats`, `verify`, `compact`, `bench`) and a
+/// server's administrative commands (INFO, CONFIG GET, HT.COMPACT) need of
+/// an engine: its settings and counters, durability on demand, compaction
+/// passes, and reports on the segments it keeps. Every report is a copy,
+/// so no caller holds on to the engine's internals.
+pub trait AdminEngine: Send + Sync {
+    /// The configuration the engine runs with.
+    fn config(&self) -> &EngineConfig;
+
+    /// What the last open found and did.
+    fn recovery_info(&self) -> &RecoveryInfo;
+
+    /// The engine's counters and histograms.
+    fn metrics(&self) -> MetricsSnapshot;
+
+    /// Number of live keys.
+    fn len(&self) -> usize;
+
+    /// Whether the store holds no keys.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The error that poisoned the engine, if one did.
+    fn poison_reason(&self) -> Option<String>;
+
+    /// Makes every acknowledged write durable now, whatever the durability.
+    fn sync(&self) -> Result<()>;
+
+    /// Runs one compaction pass now with the given overrides (the
+    /// configured policy by default; see [`CompactionOptions`]).
+    fn run_compaction(&self, options: CompactionOptions) -> Result<CompactionReport>;
+
+    /// Runs one full compaction pass now: every segment with a dead byte.
+    fn run_compaction_now(&self) -> Result<CompactionReport> {
+        self.run_compaction(CompactionOptions::full())
+    }
+
+    /// The segments as of now, in id order (the active one last).
+    fn segments(&self) -> Vec<SegmentInfo>;
+
+    /// Live and dead bytes of every segment, measured against the keys
+    /// live now. Walks every key.
+    fn segment_usage(&self) -> Vec<SegmentUsage>;
+
+    /// Estimated bytes of memory the key index takes; `None` for an engine
+    /// that keeps no index in memory.
+    fn index_memory_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    /// Checks every checksum (and the footer, when sealed) of one segment;
+    /// `Ok(None)` when the store has no segment `segment_id` (any more).
+    fn verify_segment(&self, segment_id: u32) -> Result<Option<VerifyReport>>;
 }

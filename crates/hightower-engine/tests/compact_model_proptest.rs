@@ -20,8 +20,8 @@ use common::crash_model::CrashModel;
 use common::{Contents, dump, show};
 use compaction_common::SEGMENT_BYTES;
 use hightower_engine::{
-    CompactionConfig, CompactionOptions, Durability, EngineConfig, EngineError, KvEngine, ReadView,
-    SingleNodeEngine, SnapshotEngine,
+    AdminEngine, CompactionConfig, CompactionOptions, Durability, EngineConfig, EngineError,
+    KvEngine, ReadView, SingleNodeEngine, SnapshotEngine,
 };
 use hightower_log::vfs::{CallKind, CrashVfs};
 use proptest::collection::vec;
@@ -213,11 +213,10 @@ impl Case {
             Op::CompactSome(mask) => {
                 let sealed: Vec<u32> = self
                     .engine()
-                    .storage()
                     .segments()
-                    .values()
-                    .filter(|segment| segment.is_sealed())
-                    .map(|segment| segment.id())
+                    .iter()
+                    .filter(|segment| segment.sealed)
+                    .map(|segment| segment.id)
                     .collect();
                 let picked = sealed
                     .iter()

@@ -76,7 +76,7 @@ fn full_pass_reclaims_overwritten_space_and_keeps_contents() -> anyhow::Result<(
     for (key, (value, _)) in &before {
         fresh.put(key, value)?;
     }
-    fresh.storage().finish_seals()?;
+    hightower_engine::testing::finish_seals(&fresh)?;
     let fresh_bytes = segment_file_bytes(fresh_dir.path())?;
     ensure!(
         files_after * 10 <= fresh_bytes * 12,

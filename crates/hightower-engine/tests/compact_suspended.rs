@@ -7,7 +7,7 @@ mod compaction_common;
 use anyhow::{Context, ensure};
 use compaction_common::manual_config;
 use hightower_engine::{
-    CompactError, CompactionConfig, EngineError, SingleNodeEngine, SnapshotEngine,
+    AdminEngine, CompactError, CompactionConfig, EngineError, SingleNodeEngine, SnapshotEngine,
 };
 
 fn suspended(outcome: Result<hightower_engine::CompactionReport, EngineError>) -> bool {
@@ -31,7 +31,7 @@ fn suspension_blocks_passes_until_the_last_guard_drops() -> anyhow::Result<()> {
         }
     }
     let view = engine.snapshot_state()?;
-    let segments_before: Vec<u32> = engine.storage().segments().keys().copied().collect();
+    let segments_before: Vec<u32> = engine.segments().iter().map(|s| s.id).collect();
 
     let outer = engine.suspend_compaction();
     let inner = engine.suspend_compaction();
@@ -48,7 +48,7 @@ fn suspension_blocks_passes_until_the_last_guard_drops() -> anyhow::Result<()> {
         suspended(engine.run_compaction_now()),
         "one guard still lives"
     );
-    let segments_now: Vec<u32> = engine.storage().segments().keys().copied().collect();
+    let segments_now: Vec<u32> = engine.segments().iter().map(|s| s.id).collect();
     ensure!(
         segments_now == segments_before,
         "the segment layout changed while suspended"

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use common::{show, small_config};
 use hightower_engine::{
-    Command, Durability, EngineError, KvEngine, SingleNodeEngine, SnapshotEngine,
+    AdminEngine, Command, Durability, EngineError, KvEngine, SingleNodeEngine, SnapshotEngine,
 };
 
 /// Set in the child's environment: the data directory to write to.
@@ -292,7 +292,7 @@ fn run_rounds(worker_threads: usize, rounds: u64) -> anyhow::Result<()> {
     check_recovered(&engine, &newest).context("after the last round")?;
     eprintln!(
         "{rounds_run} crash rounds with {worker_threads} workers: {acked_total} acknowledged writes, {} segments",
-        engine.storage().segments().len()
+        engine.segments().len()
     );
     ensure!(
         acked_total > 0,

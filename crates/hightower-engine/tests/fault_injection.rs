@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail, ensure};
 use common::{Contents, dump, newest_segment, show, small_config};
 use hightower_engine::{
-    Durability, EngineConfig, EngineError, KvEngine, SingleNodeEngine, SnapshotEngine,
+    AdminEngine, Durability, EngineConfig, EngineError, KvEngine, SingleNodeEngine, SnapshotEngine,
 };
 use hightower_log::LogError;
 use hightower_log::vfs::FaultyVfs;
@@ -244,10 +244,7 @@ fn short_write_is_cut_and_keeps_acknowledged_writes() -> anyhow::Result<()> {
         write_acked(&engine, 10, 1, &mut acked)?;
         record_len_bytes = engine.metrics().bytes_written - before;
         // Few small records: the torn one lands in the same segment.
-        ensure!(
-            engine.storage().segments().len() == 1,
-            "the records rolled over"
-        );
+        ensure!(engine.segments().len() == 1, "the records rolled over");
         whole_len_bytes = std::fs::metadata(newest_segment(dir.path())?)?.len();
         vfs.plan().set_write_budget_bytes(record_len_bytes / 2);
         let error = engine

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail, ensure};
 use common::{Contents, dump, newest_segment, segment_files, show, small_config};
 use hightower_engine::{
-    Command, Durability, EngineError, KvEngine, SingleNodeEngine, SnapshotEngine,
+    AdminEngine, Command, Durability, EngineError, KvEngine, SingleNodeEngine, SnapshotEngine,
 };
 use hightower_log::record::RECORD_HEADER_BYTES;
 use hightower_log::{LogError, Mutation, SEGMENT_HEADER_BYTES};
@@ -45,14 +45,10 @@ fn write_records(dir: &Path) -> anyhow::Result<(Contents, BTreeMap<u32, u64>)> {
         contents.insert(key(i), (value(i), version));
     }
     engine.checkpoint()?; // Waits for background seals.
-    let data_lens = engine
-        .storage()
-        .segments()
-        .values()
-        .map(|s| (s.id(), s.data_len_bytes()))
-        .collect();
+    let segments = engine.segments();
+    let data_lens = segments.iter().map(|s| (s.id, s.data_bytes)).collect();
     ensure!(
-        engine.storage().segments().len() >= 3,
+        segments.len() >= 3,
         "the records did not span several segments"
     );
     drop(engine);
@@ -340,15 +336,11 @@ fn an_unsealed_older_segment_is_resealed_or_refused() -> anyhow::Result<()> {
             engine.recovery_info()
         );
         let segment = engine
-            .storage()
             .segments()
-            .get(&id)
-            .cloned()
+            .into_iter()
+            .find(|segment| segment.id == id)
             .context("the segment is gone")?;
-        ensure!(
-            segment.is_sealed(),
-            "the older segment was not sealed again"
-        );
+        ensure!(segment.sealed, "the older segment was not sealed again");
         check_contents(&engine, &expected)?;
     }
     // Unsealed again, now with a bad record followed by whole ones.

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use hightower_engine::{CompactionConfig, Durability, EngineConfig, EngineError, SingleNodeEngine};
+use hightower_engine::{
+    CompactionConfig, Durability, EngineConfig, EngineError, SingleNodeEngine, testing,
+};
 use hightower_log::SEGMENT_HEADER_BYTES;
 use hightower_log::vfs::FaultyVfs;
 
@@ -36,12 +38,12 @@ fn a_failed_background_seal_poisons_the_engine() -> anyhow::Result<()> {
     let mut rolled = false;
     for i in 0..PUTS_MAX {
         vfs.plan().heal();
-        engine.storage().flush()?;
+        testing::flush(&engine)?;
         vfs.plan()
             .set_write_budget_bytes(SEGMENT_HEADER_BYTES as u64);
-        let rolls = engine.storage().roll_count();
+        let rolls = testing::roll_count(&engine);
         engine.put(format!("key-{i}").as_bytes(), &value)?;
-        if engine.storage().roll_count() > rolls {
+        if testing::roll_count(&engine) > rolls {
             rolled = true;
             break;
         }
@@ -72,9 +74,7 @@ fn a_failed_background_seal_poisons_the_engine() -> anyhow::Result<()> {
         }
         other => anyhow::bail!("a write after a failed seal returned {other:?}"),
     }
-    let joined = engine
-        .storage()
-        .finish_seals()
+    let joined = testing::finish_seals(&engine)
         .err()
         .context("joining the failed seal reported no error")?;
     ensure!(

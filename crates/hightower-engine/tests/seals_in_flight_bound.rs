@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::ensure;
-use hightower_engine::storage::SEALS_IN_FLIGHT_MAX;
+use hightower_engine::testing::{self, SEALS_IN_FLIGHT_MAX};
 use hightower_engine::{CompactionConfig, Durability, EngineConfig, SingleNodeEngine};
 use hightower_log::vfs::{FileIo, FileLock, StdVfs, Vfs};
 
@@ -142,17 +142,17 @@ fn at_most_the_bound_of_seals_run_at_once() -> anyhow::Result<()> {
     let value = vec![b'v'; 1500];
     for i in 0..60u32 {
         engine.put(format!("key-{i}").as_bytes(), &value)?;
-        let in_flight = engine.storage().seals_in_flight();
+        let in_flight = testing::seals_in_flight(&engine);
         ensure!(
             in_flight <= SEALS_IN_FLIGHT_MAX,
             "{in_flight} seals not joined after put {i}"
         );
     }
-    let rolls = engine.storage().roll_count();
+    let rolls = testing::roll_count(&engine);
     ensure!(rolls >= 10, "only {rolls} rolls");
-    engine.storage().finish_seals()?;
+    testing::finish_seals(&engine)?;
     ensure!(
-        engine.storage().seals_in_flight() == 0,
+        testing::seals_in_flight(&engine) == 0,
         "seals left unjoined"
     );
     let (max, total) = (

@@ -11,6 +11,8 @@
 //! - [`compact`]: the `Compactor` and its policy.
 //! - [`auth`]: `AuthService` (users, API keys, grants) and its crypto.
 //! - [`repl`]: the replication traits and `LocalReplication`.
+//! - [`server`]: the Redis-protocol server (`Server`) over any engine with
+//!   the engine's traits. The `hightower` binary is `hightower-cli`.
 //!
 //! ```
 //! use hightower::engine::{EngineConfig, KvEngine, SingleNodeEngine};
@@ -29,3 +31,4 @@ pub use hightower_engine as engine;
 pub use hightower_index as index;
 pub use hightower_log as log;
 pub use hightower_repl as repl;
+pub use hightower_server as server;

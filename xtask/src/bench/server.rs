@@ -172,7 +172,7 @@ fn check_tools(sh: &Shell) -> Result<String> {
 fn build_hightower(sh: &Shell) -> Result<PathBuf> {
     let messages = cmd!(
         sh,
-        "cargo build --release -p hightower-server --bin hightower --message-format json-render-diagnostics"
+        "cargo build --release -p hightower-cli --bin hightower --message-format json-render-diagnostics"
     )
     .read()
     .context("building the release `hightower` failed")?;

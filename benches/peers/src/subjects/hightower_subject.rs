@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use hightower_engine::{Durability, EngineConfig, KvEngine, SingleNodeEngine, WriteBatch};
+use hightower_engine::{
+    AdminEngine, Durability, EngineConfig, KvEngine, SingleNodeEngine, WriteBatch,
+};
 
 use super::{HightowerOptions, Pair, Subject};
 
@@ -110,6 +112,6 @@ impl Subject for HightowerSubject {
     }
 
     fn index_memory_bytes(&self) -> Option<u64> {
-        Some(self.engine().storage().index().memory_estimate_bytes() as u64)
+        self.engine().index_memory_bytes()
     }
 }

@@ -114,6 +114,7 @@ impl Sealers {
     }
 
     /// Seals started and not yet joined.
+    #[cfg(any(test, feature = "testing"))]
     pub(super) fn in_flight(&self) -> usize {
         self.running.lock().len()
     }

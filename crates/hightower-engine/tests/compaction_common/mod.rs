@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use hightower_engine::{CompactionConfig, Durability, EngineConfig, SingleNodeEngine};
+use hightower_engine::{
+    AdminEngine, CompactionConfig, Durability, EngineConfig, SingleNodeEngine, testing,
+};
 
 /// Small segments, so a few hundred records span many.
 pub(crate) const SEGMENT_BYTES: u64 = 4096;
@@ -34,7 +36,7 @@ pub(crate) fn segment_file_bytes(dir: &Path) -> anyhow::Result<u64> {
 
 /// (data bytes after the headers, live record bytes) over all segments.
 pub(crate) fn data_and_live_bytes(engine: &SingleNodeEngine) -> (u64, u64) {
-    let usage = engine.storage().segment_usage();
+    let usage = engine.segment_usage();
     let total = usage.iter().map(|u| u.total_bytes).sum();
     let live = usage.iter().map(|u| u.live_bytes).sum();
     (total, live)
@@ -43,23 +45,18 @@ pub(crate) fn data_and_live_bytes(engine: &SingleNodeEngine) -> (u64, u64) {
 /// The ids of the sealed segments, ascending, once background seals are
 /// done.
 pub(crate) fn sealed_ids(engine: &SingleNodeEngine) -> anyhow::Result<Vec<u32>> {
-    engine.storage().finish_seals()?;
+    testing::finish_seals(engine)?;
     Ok(engine
-        .storage()
         .segments()
-        .values()
-        .filter(|segment| segment.is_sealed())
-        .map(|segment| segment.id())
+        .iter()
+        .filter(|segment| segment.sealed)
+        .map(|segment| segment.id)
         .collect())
 }
 
 /// The id of the segment that holds the newest record of `key`, if live.
 pub(crate) fn segment_of(engine: &SingleNodeEngine, key: &[u8]) -> Option<u32> {
-    engine
-        .storage()
-        .index()
-        .get(key)
-        .map(|entry| entry.location.segment_id)
+    testing::segment_of(engine, key)
 }
 
 /// Fills the active segment with filler puts until it rolls; returns the
@@ -72,16 +69,11 @@ pub(crate) fn roll(engine: &SingleNodeEngine, tag: &str) -> anyhow::Result<u32> 
         i += 1;
         anyhow::ensure!(i < 1000, "the segment never rolled");
     }
-    engine.storage().finish_seals()?;
+    testing::finish_seals(engine)?;
     Ok(before)
 }
 
 /// The id of the active segment.
 pub(crate) fn active_id(engine: &SingleNodeEngine) -> u32 {
-    engine
-        .storage()
-        .segments()
-        .values()
-        .next_back()
-        .map_or(0, |segment| segment.id())
+    engine.segments().last().map_or(0, |segment| segment.id)
 }

@@ -15,7 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use hightower_auth::{AuthError, AuthService, KeyRanges};
-use hightower_engine::SingleNodeEngine;
+use hightower_engine::KvEngine;
 
 /// What a command does to a key: the auth layer's operations (reading a
 /// key; setting or deleting it; operating the server, such as compaction
@@ -176,14 +176,22 @@ impl Authorizer for OpenAccess {
 /// disabled user is refused at its next command). The grants are read
 /// once and kept by the principal until a user, grant or API key changes
 /// (the service's generation counter), so checking a key reads no record.
-#[derive(Debug)]
-pub struct ServiceAuthorizer {
-    service: Arc<AuthService<SingleNodeEngine>>,
+/// The service may run over any engine (`E`), a `dyn KvEngine` included.
+pub struct ServiceAuthorizer<E: KvEngine + ?Sized> {
+    service: Arc<AuthService<E>>,
 }
 
-impl ServiceAuthorizer {
+impl<E: KvEngine + ?Sized> fmt::Debug for ServiceAuthorizer<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAuthorizer")
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+impl<E: KvEngine + ?Sized> ServiceAuthorizer<E> {
     /// An authorizer over `service`.
-    pub fn new(service: Arc<AuthService<SingleNodeEngine>>) -> Self {
+    pub fn new(service: Arc<AuthService<E>>) -> Self {
         ServiceAuthorizer { service }
     }
 
@@ -202,7 +210,7 @@ impl From<AuthError> for AuthFailure {
     }
 }
 
-impl Authorizer for ServiceAuthorizer {
+impl<E: KvEngine + ?Sized + 'static> Authorizer for ServiceAuthorizer<E> {
     fn requires_auth(&self) -> bool {
         true
     }

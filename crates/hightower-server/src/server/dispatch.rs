@@ -9,15 +9,15 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 use hightower_auth::{AUTH_PREFIX, KeyRanges, TOKEN_PREFIX};
-use hightower_engine::{EngineError, SingleNodeEngine};
+use hightower_engine::EngineError;
 
-use crate::server::Shared;
 use crate::server::auth::{Operation, Principal};
 use crate::server::commands;
 use crate::server::commands::transactions;
 use crate::server::connection::Session;
 use crate::server::metrics::ServerMetrics;
 use crate::server::resp::{ReplyWriter, Request};
+use crate::server::{ServedEngine, Shared};
 
 /// The longest command name looked up; longer names are unknown.
 const COMMAND_NAME_BYTES_MAX: usize = 32;
@@ -35,8 +35,8 @@ impl Ctx<'_> {
         ReplyWriter::new(self.out, self.session.protocol)
     }
 
-    pub(crate) fn engine(&self) -> &SingleNodeEngine {
-        &self.shared.engine
+    pub(crate) fn engine(&self) -> &dyn ServedEngine {
+        self.shared.engine.as_ref()
     }
 
     pub(crate) fn metrics(&self) -> &ServerMetrics {

@@ -1,4 +1,5 @@
-//! The Redis-protocol server over a [`SingleNodeEngine`]: [`Server`].
+//! The Redis-protocol server over any engine with the engine's traits
+//! ([`ServedEngine`]): [`Server`].
 //!
 //! ```text
 //! Server::run            accept loop, connection limit, graceful shutdown
@@ -44,7 +45,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 
-use hightower_engine::{SingleNodeEngine, SnapshotEngine};
+use hightower_engine::{AdminEngine, KvEngine, SnapshotEngine};
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -86,11 +87,20 @@ pub enum ServerError {
     Engine(#[from] hightower_engine::EngineError),
 }
 
+/// What the server needs of the store: reads and writes ([`KvEngine`]),
+/// point-in-time state for FLUSHALL and INFO ([`SnapshotEngine`]), and the
+/// settings, counters and compaction of INFO, CONFIG GET and HT.COMPACT
+/// ([`AdminEngine`]). Every engine with the three traits is one; the server
+/// holds it as `Arc<dyn ServedEngine>`, one indirect call per engine call.
+pub trait ServedEngine: KvEngine + SnapshotEngine + AdminEngine + std::fmt::Debug {}
+
+impl<E: KvEngine + SnapshotEngine + AdminEngine + std::fmt::Debug> ServedEngine for E {}
+
 /// What every connection shares: the engine, the authorizer, the settings
 /// and the counters.
 #[derive(Debug)]
 pub struct Shared {
-    engine: Arc<SingleNodeEngine>,
+    engine: Arc<dyn ServedEngine>,
     authorizer: Arc<dyn Authorizer>,
     config: ServerConfig,
     limits: ParserLimits,
@@ -109,7 +119,7 @@ pub struct Shared {
 impl Shared {
     fn new(
         config: ServerConfig,
-        engine: Arc<SingleNodeEngine>,
+        engine: Arc<dyn ServedEngine>,
         authorizer: Arc<dyn Authorizer>,
     ) -> Result<Self, ServerError> {
         let hash_pool = HashPool::new().map_err(ServerError::Threads)?;
@@ -140,8 +150,8 @@ impl Shared {
     }
 
     /// The engine served.
-    pub fn engine(&self) -> &SingleNodeEngine {
-        &self.engine
+    pub fn engine(&self) -> &dyn ServedEngine {
+        self.engine.as_ref()
     }
 
     /// The server's counters.
@@ -197,7 +207,7 @@ impl Server {
     /// when configured). Must be called inside a tokio runtime.
     pub async fn bind(
         config: ServerConfig,
-        engine: Arc<SingleNodeEngine>,
+        engine: Arc<dyn ServedEngine>,
         authorizer: Arc<dyn Authorizer>,
     ) -> Result<Server, ServerError> {
         config.validate()?;

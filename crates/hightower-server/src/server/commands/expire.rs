@@ -8,8 +8,6 @@
 //! new expiry rewrites the value at a new version, and a time already
 //! past deletes the key.
 
-use hightower_engine::KvEngine;
-
 use crate::server::auth::Operation;
 use crate::server::commands::overlay::{Overlay, atomically};
 use crate::server::commands::strings::Condition;

@@ -4,8 +4,6 @@
 
 use std::fmt::Write as _;
 
-use hightower_engine::SnapshotEngine;
-
 use crate::server::SERVER_VERSION;
 use crate::server::dispatch::{CommandResult, Ctx};
 use crate::server::metrics::ServerMetrics;

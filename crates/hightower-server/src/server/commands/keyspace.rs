@@ -10,7 +10,7 @@
 use std::ops::Bound;
 
 use hightower_auth::KeyRanges;
-use hightower_engine::{KvEngine, ReadView};
+use hightower_engine::ReadView;
 
 use crate::server::commands::{is, parse_int};
 use crate::server::dispatch::{CommandError, CommandResult, Ctx};

@@ -14,7 +14,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hightower_auth::AUTH_PREFIX;
-use hightower_engine::{KeyValue, KvEngine, SnapshotEngine};
+use hightower_engine::KeyValue;
 
 use crate::server::auth::Operation;
 use crate::server::commands::connection::unknown_subcommand;

@@ -3,8 +3,6 @@
 //! the commands queued before it and all commit together. Replies and
 //! errors are those of the commands alone.
 
-use hightower_engine::KvEngine;
-
 use crate::server::auth::Operation;
 use crate::server::commands::expire::{SetOptions, Ttl, set_options};
 use crate::server::commands::overlay::Overlay;

@@ -11,7 +11,7 @@
 //! a version conflict: the engine's compare-and-set gives them the
 //! atomicity Redis's single thread gives its commands.
 
-use hightower_engine::{Command, EngineError, Expect, KvEngine, Versioned};
+use hightower_engine::{Command, EngineError, Expect, Versioned};
 
 use crate::server::auth::Operation;
 use crate::server::commands::expire::{SetOptions, Ttl, set_options};

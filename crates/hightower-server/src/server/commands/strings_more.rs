@@ -6,8 +6,6 @@
 //! (read, write on condition that nothing read has changed, retry) and
 //! inside `MULTI`/`EXEC`.
 
-use hightower_engine::KvEngine;
-
 use crate::server::auth::Operation;
 use crate::server::commands::overlay::{Overlay, atomically, in_view};
 use crate::server::commands::{is, parse_int};

@@ -7,7 +7,7 @@
 //! - `HT.CAD key version` -> the version of the deletion, or `-CONFLICT`.
 //! - `HT.COMPACT` -> a map of what one full compaction pass did.
 
-use hightower_engine::{Command, EngineError, Expect, KvEngine};
+use hightower_engine::{Command, EngineError, Expect};
 
 use crate::server::dispatch::{CommandError, CommandResult, Ctx};
 use crate::server::resp::Request;

@@ -16,13 +16,13 @@ const EXACT_BELOW: u64 = 1 << SUB_BUCKET_BITS;
 /// Sub-buckets per power of two above [`EXACT_BELOW`].
 const HALF: usize = 1 << (SUB_BUCKET_BITS - 1);
 /// Number of counters: the exact ones, then 32 per power of two up to 2^63.
-pub const BUCKET_COUNT: usize = (64 - SUB_BUCKET_BITS as usize + 1) * HALF + HALF;
+pub(crate) const BUCKET_COUNT: usize = (64 - SUB_BUCKET_BITS as usize + 1) * HALF + HALF;
 
 const _: () = assert!(BUCKET_COUNT == 1920);
 
 /// See the module docs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LatencyHistogram {
+pub(crate) struct LatencyHistogram {
     counts: Box<[u64; BUCKET_COUNT]>,
     count: u64,
     sum: u128,
@@ -59,7 +59,7 @@ fn bucket_upper_bound(index: usize) -> u64 {
 
 impl LatencyHistogram {
     /// An empty histogram.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         LatencyHistogram {
             counts: Box::new([0; BUCKET_COUNT]),
             count: 0,
@@ -69,7 +69,7 @@ impl LatencyHistogram {
     }
 
     /// Records one value.
-    pub fn record(&mut self, value: u64) {
+    pub(crate) fn record(&mut self, value: u64) {
         self.counts[bucket_of(value)] += 1;
         self.count += 1;
         self.sum += u128::from(value);
@@ -77,7 +77,7 @@ impl LatencyHistogram {
     }
 
     /// Adds every value `other` recorded.
-    pub fn merge(&mut self, other: &LatencyHistogram) {
+    pub(crate) fn merge(&mut self, other: &LatencyHistogram) {
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
             *mine += theirs;
         }
@@ -87,12 +87,14 @@ impl LatencyHistogram {
     }
 
     /// Number of values recorded.
-    pub fn count(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> u64 {
         self.count
     }
 
     /// Mean of the values (0 when empty).
-    pub fn mean(&self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn mean(&self) -> f64 {
         if self.count == 0 {
             0.0
         } else {
@@ -101,13 +103,14 @@ impl LatencyHistogram {
     }
 
     /// The largest value recorded (exact).
-    pub fn max(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn max(&self) -> u64 {
         self.max
     }
 
     /// The value at quantile `q` (0.0..=1.0): the upper bound of the bucket
     /// holding it, never above the largest value recorded. 0 when empty.
-    pub fn quantile(&self, q: f64) -> u64 {
+    pub(crate) fn quantile(&self, q: f64) -> u64 {
         if self.count == 0 {
             return 0;
         }

@@ -10,6 +10,8 @@
 
 mod cli;
 mod commands;
+mod escape;
+mod latency;
 
 use std::process::ExitCode;
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
-use hightower_engine::{SegmentUsage, SnapshotEngine};
+use hightower_engine::{AdminEngine, SegmentUsage, SnapshotEngine};
 
 use super::{Access, open_engine};
 use crate::cli::Cli;
@@ -17,8 +17,8 @@ use crate::cli::Cli;
 pub(crate) fn run(cli: &Cli) -> Result<()> {
     let engine = open_engine(cli, Access::MustExist)?;
     let recovery = engine.recovery_info();
-    let segments = engine.storage().segments();
-    let data_bytes: u64 = segments.values().map(|s| s.data_len_bytes()).sum();
+    let segments = engine.segments();
+    let data_bytes: u64 = segments.iter().map(|s| s.data_bytes).sum();
     let snapshot = recovery
         .snapshot_version
         .map_or("none".to_string(), |v| format!("at version {v}"));
@@ -44,7 +44,6 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         segments.len()
     )?;
     let usage: BTreeMap<u32, SegmentUsage> = engine
-        .storage()
         .segment_usage()
         .into_iter()
         .map(|u| (u.segment_id, u))
@@ -70,11 +69,11 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         "dead bytes",
         "amp"
     )?;
-    for segment in segments.values() {
-        let footer = segment.footer();
+    for segment in &segments {
+        let footer = segment.footer;
         let file_bytes =
-            std::fs::metadata(segment.path()).map_or("?".to_string(), |m| m.len().to_string());
-        let (live, dead, amp) = usage.get(&segment.id()).map_or(
+            std::fs::metadata(&segment.path).map_or("?".to_string(), |m| m.len().to_string());
+        let (live, dead, amp) = usage.get(&segment.id).map_or(
             ("?".to_string(), "?".to_string(), "?".to_string()),
             |u| {
                 (
@@ -87,16 +86,12 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         writeln!(
             out,
             "  {:>6}  {:<16}  {:>12}  {:>12}  {:<6}  {:>11}  {live:>12}  {dead:>12}  {amp:>6}  {}",
-            segment.id(),
-            file_name(segment.path()),
-            segment.data_len_bytes(),
+            segment.id,
+            file_name(&segment.path),
+            segment.data_bytes,
             file_bytes,
-            if segment.is_sealed() {
-                "sealed"
-            } else {
-                "active"
-            },
-            footer.map_or("-".to_string(), |f| f.entry_count.to_string()),
+            if segment.sealed { "sealed" } else { "active" },
+            footer.map_or("-".to_string(), |f| f.entries.to_string()),
             footer.map_or("-".to_string(), |f| format!(
                 "{}..={}",
                 f.min_version, f.max_version

@@ -24,15 +24,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hightower_engine::{
-    Command, CompactionConfig, CompactionReport, Durability, EngineConfig, KvEngine,
+    AdminEngine, Command, CompactionConfig, CompactionReport, Durability, EngineConfig, KvEngine,
     MetricsSnapshot, SingleNodeEngine,
 };
-use hightower_server::latency::LatencyHistogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 
 use crate::cli::{BenchArgs, Cli, DurabilityArg, Switch, Workload};
+use crate::latency::LatencyHistogram;
 
 /// The file that marks a directory as made by `bench`; only such a
 /// directory (or an empty one) is ever emptied.
@@ -234,23 +234,13 @@ impl SpaceSamples {
 /// has the same size, `record_bytes`, measured once before sampling.
 fn space_amplification(engine: &SingleNodeEngine, record_bytes: u64) -> Option<f64> {
     let live = engine.len() as u64 * record_bytes;
-    let data: u64 = engine
-        .storage()
-        .segments()
-        .values()
-        .map(|s| s.data_len_bytes())
-        .sum();
+    let data: u64 = engine.segments().iter().map(|s| s.data_bytes).sum();
     (live > 0).then(|| data as f64 / live as f64)
 }
 
 /// The size of one record as stored, from one walk over the index.
 fn measured_record_bytes(engine: &SingleNodeEngine) -> u64 {
-    let live: u64 = engine
-        .storage()
-        .segment_usage()
-        .iter()
-        .map(|u| u.live_bytes)
-        .sum();
+    let live: u64 = engine.segment_usage().iter().map(|u| u.live_bytes).sum();
     live / (engine.len() as u64).max(1)
 }
 
@@ -328,8 +318,8 @@ fn run_sampled(
 }
 
 fn summarize(engine: &SingleNodeEngine, samples: &SpaceSamples) -> EngineSummary {
-    let usage = engine.storage().segment_usage();
-    let segments = engine.storage().segments();
+    let usage = engine.segment_usage();
+    let segments = engine.segments();
     EngineSummary {
         keys: engine.len(),
         segments: segments.len(),
@@ -337,8 +327,8 @@ fn summarize(engine: &SingleNodeEngine, samples: &SpaceSamples) -> EngineSummary
         data_bytes: usage.iter().map(|u| u.total_bytes).sum(),
         live_bytes: usage.iter().map(|u| u.live_bytes).sum(),
         file_bytes: segments
-            .values()
-            .map(|s| std::fs::metadata(s.path()).map_or(0, |m| m.len()))
+            .iter()
+            .map(|s| std::fs::metadata(&s.path).map_or(0, |m| m.len()))
             .sum(),
         overwrite_space: samples.summary(),
     }

@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 /// The bytes as escaped ASCII text (see the module docs).
-pub fn escape_bytes(bytes: &[u8]) -> String {
+pub(crate) fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &byte in bytes {
         push_escaped(&mut out, byte);

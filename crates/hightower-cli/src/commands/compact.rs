@@ -9,7 +9,7 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use hightower_engine::{CompactionOptions, CompactionReport, SingleNodeEngine};
+use hightower_engine::{AdminEngine, CompactionOptions, CompactionReport};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{Access, open_engine};
@@ -47,7 +47,7 @@ fn progress_bar() -> Result<ProgressBar> {
     Ok(ProgressBar::new(0).with_style(style))
 }
 
-fn print_report(engine: &SingleNodeEngine, report: &CompactionReport) -> Result<()> {
+fn print_report(engine: &dyn AdminEngine, report: &CompactionReport) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if report.is_empty() {
         writeln!(out, "nothing to compact")?;
@@ -73,7 +73,7 @@ fn print_report(engine: &SingleNodeEngine, report: &CompactionReport) -> Result<
             report.records_dropped, report.tombstones_dropped
         )?;
     }
-    let usage = engine.storage().segment_usage();
+    let usage = engine.segment_usage();
     let total: u64 = usage.iter().map(|u| u.total_bytes).sum();
     let live: u64 = usage.iter().map(|u| u.live_bytes).sum();
     writeln!(

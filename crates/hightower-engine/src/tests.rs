@@ -1,3 +1,6 @@
+//! Tests that drive the storage under the engine directly, past the key
+//! locks, which the engine's public surface does not allow.
+//!
 //! A segment that holds an appended but not yet published record (a commit
 //! between its append and its publish, or the active segment of a moment
 //! ago) is not compacted: the index snapshot a pass decides by cannot show
@@ -9,11 +12,24 @@
 //! appended before its own; here the storage is driven directly, with a
 //! second unpublished append that rolls the segment.
 
-mod compaction_common;
+use std::path::Path;
 
 use anyhow::{Context, ensure};
-use compaction_common::{SEGMENT_BYTES, manual_config};
-use hightower_engine::{CompactionOptions, KvEngine, SingleNodeEngine, WriteBatch};
+
+use crate::{
+    CompactionConfig, CompactionOptions, Durability, EngineConfig, KvEngine, SingleNodeEngine,
+    WriteBatch,
+};
+
+/// Small segments, so a few records span several.
+const SEGMENT_BYTES: u64 = 4096;
+
+fn manual_config(dir: &Path) -> EngineConfig {
+    EngineConfig::new(dir)
+        .segment_bytes_max(SEGMENT_BYTES)
+        .durability(Durability::None)
+        .compaction(CompactionConfig::manual())
+}
 
 #[test]
 fn unpublished_appends_keep_their_segment_out_of_a_pass() -> anyhow::Result<()> {
@@ -43,7 +59,7 @@ fn unpublished_appends_keep_their_segment_out_of_a_pass() -> anyhow::Result<()> 
         "a segment with an unpublished append was compacted: {report:?}"
     );
 
-    storage.publish(&rolled);
+    storage.publish_through(rolled.seq, &|_, _| {});
     let report = engine.run_compaction(only())?;
     ensure!(report.input_segment_ids == vec![segment], "{report:?}");
     let got = engine

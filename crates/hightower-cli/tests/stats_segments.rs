@@ -5,7 +5,7 @@ mod common;
 
 use anyhow::Result;
 use common::hightower_ok;
-use hightower_engine::{EngineConfig, SingleNodeEngine};
+use hightower_engine::{AdminEngine, EngineConfig, SingleNodeEngine};
 
 #[test]
 fn stats_names_every_segment() -> Result<()> {
@@ -17,11 +17,11 @@ fn stats_names_every_segment() -> Result<()> {
             engine.put(format!("key:{i:04}").as_bytes(), &[b'v'; 64])?;
         }
         engine.delete(b"key:0000")?;
-        let segments = engine.storage().segments();
+        let segments = engine.segments();
         segments
-            .values()
+            .iter()
             .map(|s| {
-                s.path()
+                s.path
                     .file_name()
                     .expect("a file")
                     .to_string_lossy()

@@ -6,10 +6,10 @@ use std::io::{BufWriter, Write};
 
 use anyhow::{Context, Result};
 use hightower_engine::{Command, Expect, KeyDisplay, KvEngine};
-use hightower_server::escape::escape_bytes;
 
 use super::{Access, open_engine};
 use crate::cli::{Cli, DelArgs, ExpectArgs, GetArgs, PutArgs, ScanArgs};
+use crate::escape::escape_bytes;
 
 /// `get` found no value for the key (exit status 1).
 #[derive(Debug)]

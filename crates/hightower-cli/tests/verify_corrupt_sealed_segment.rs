@@ -7,7 +7,7 @@ mod common;
 
 use anyhow::Result;
 use common::{flip_byte, hightower};
-use hightower_engine::{EngineConfig, SingleNodeEngine};
+use hightower_engine::{AdminEngine, EngineConfig, SingleNodeEngine};
 
 #[test]
 fn verify_finds_corruption_that_the_open_does_not_read() -> Result<()> {
@@ -18,10 +18,10 @@ fn verify_finds_corruption_that_the_open_does_not_read() -> Result<()> {
         for i in 0..200u32 {
             engine.put(format!("key:{i:04}").as_bytes(), &[b'v'; 64])?;
         }
-        let segments = engine.storage().segments();
-        let first = segments.values().next().expect("a segment exists");
+        let segments = engine.segments();
+        let first = segments.first().expect("a segment exists");
         assert!(segments.len() > 2, "the writes fill several segments");
-        (first.path().to_path_buf(), first.data_len_bytes())
+        (first.path.clone(), first.data_bytes)
     };
     flip_byte(&path, data_len as usize / 2)?;
 
