@@ -125,7 +125,11 @@ fn open_dir(dir: &Path, durability: Durability, access: Access) -> Result<Single
             dir.display()
         );
     }
-    let config = EngineConfig::new(dir).durability(durability);
+    // A one-shot command does not sweep expired keys: reading or
+    // verifying a store must not write to it (the server sweeps).
+    let config = EngineConfig::new(dir)
+        .durability(durability)
+        .expiry_sweep_keys_per_second(0);
     SingleNodeEngine::with_config(config)
         .with_context(|| format!("cannot open data directory {}", dir.display()))
 }

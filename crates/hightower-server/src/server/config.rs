@@ -22,6 +22,17 @@
 //! shutdown_grace_secs = 10
 //! log_level = "info"
 //! group_read = false           # true: files 0640, directories 0750
+//!
+//! [store]                      # the engine's tunables; each defaults to the engine's
+//! segment_bytes_max = 67108864
+//! write_buffer_bytes = 262144
+//! key_bytes_max = 65536
+//! value_bytes_max = 67108864
+//! compaction_min_bytes = 67108864
+//! compaction_max_segments = 8
+//! compaction_dead_ratio_min = 0.5
+//! compaction_tombstone_grace_secs = 0
+//! expiry_sweep_keys_per_second = 20000   # 0: expired keys go only when overwritten or compacted
 //! ```
 
 use std::net::SocketAddr;
@@ -50,8 +61,150 @@ pub enum DurabilityMode {
     None,
 }
 
+/// The engine's tunables, as flags (`--segment-bytes-max`, ...) and as the
+/// `[store]` table of the configuration file. Each one left unset keeps
+/// the engine's default ([`hightower_engine::EngineConfig::new`],
+/// [`hightower_engine::CompactionConfig::default`]); the engine checks
+/// their ranges when it opens. `CONFIG GET hightower-*` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Args)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Seal a segment and start the next past this size, in bytes
+    /// [default: 67108864].
+    #[arg(long, value_name = "BYTES")]
+    pub segment_bytes_max: Option<u64>,
+    /// Appends buffered before a write to the operating system, in bytes
+    /// [default: 262144].
+    #[arg(long, value_name = "BYTES")]
+    pub write_buffer_bytes: Option<u64>,
+    /// The longest key, in bytes [default: 65536].
+    #[arg(long, value_name = "BYTES")]
+    pub key_bytes_max: Option<u64>,
+    /// The largest value, in bytes [default: 67108864].
+    #[arg(long, value_name = "BYTES")]
+    pub value_bytes_max: Option<u64>,
+    /// Compaction runs once this much garbage may be reclaimed, in bytes
+    /// [default: 67108864].
+    #[arg(long, value_name = "BYTES")]
+    pub compaction_min_bytes: Option<u64>,
+    /// Segments one compaction pass takes at most [default: 8].
+    #[arg(long, value_name = "N")]
+    pub compaction_max_segments: Option<u64>,
+    /// A segment is worth compacting once this share of it is dead, 0 to 1
+    /// [default: 0.5].
+    #[arg(long, value_name = "RATIO")]
+    pub compaction_dead_ratio_min: Option<f64>,
+    /// Tombstones stay this long before compaction may drop them, in
+    /// seconds [default: 0].
+    #[arg(long, value_name = "SECS")]
+    pub compaction_tombstone_grace_secs: Option<u64>,
+    /// Expired keys the background sweep deletes per second at most; 0
+    /// turns the sweep off [default: 20000].
+    #[arg(long, value_name = "N")]
+    pub expiry_sweep_keys_per_second: Option<u64>,
+}
+
+impl StoreSettings {
+    /// Takes every setting `other` has.
+    fn override_with(&mut self, other: &StoreSettings) {
+        let StoreSettings {
+            segment_bytes_max,
+            write_buffer_bytes,
+            key_bytes_max,
+            value_bytes_max,
+            compaction_min_bytes,
+            compaction_max_segments,
+            compaction_dead_ratio_min,
+            compaction_tombstone_grace_secs,
+            expiry_sweep_keys_per_second,
+        } = other.clone();
+        set_some(&mut self.segment_bytes_max, segment_bytes_max);
+        set_some(&mut self.write_buffer_bytes, write_buffer_bytes);
+        set_some(&mut self.key_bytes_max, key_bytes_max);
+        set_some(&mut self.value_bytes_max, value_bytes_max);
+        set_some(&mut self.compaction_min_bytes, compaction_min_bytes);
+        set_some(&mut self.compaction_max_segments, compaction_max_segments);
+        set_some(
+            &mut self.compaction_dead_ratio_min,
+            compaction_dead_ratio_min,
+        );
+        set_some(
+            &mut self.compaction_tombstone_grace_secs,
+            compaction_tombstone_grace_secs,
+        );
+        set_some(
+            &mut self.expiry_sweep_keys_per_second,
+            expiry_sweep_keys_per_second,
+        );
+    }
+
+    /// `config` with every setting given here.
+    fn applied_to(
+        &self,
+        mut config: hightower_engine::EngineConfig,
+    ) -> hightower_engine::EngineConfig {
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        if let Some(bytes) = self.segment_bytes_max {
+            config.segment_bytes_max = bytes;
+        }
+        if let Some(bytes) = self.write_buffer_bytes {
+            config.write_buffer_bytes = size(bytes);
+        }
+        if let Some(bytes) = self.key_bytes_max {
+            config.limits.key_bytes_max = size(bytes);
+        }
+        if let Some(bytes) = self.value_bytes_max {
+            config.limits.value_bytes_max = size(bytes);
+        }
+        let compaction = &mut config.compaction;
+        if let Some(bytes) = self.compaction_min_bytes {
+            compaction.min_bytes = bytes;
+        }
+        if let Some(n) = self.compaction_max_segments {
+            compaction.max_segments = size(n);
+        }
+        if let Some(ratio) = self.compaction_dead_ratio_min {
+            compaction.dead_ratio_min = ratio;
+        }
+        if let Some(secs) = self.compaction_tombstone_grace_secs {
+            compaction.tombstone_grace = Duration::from_secs(secs);
+        }
+        if let Some(n) = self.expiry_sweep_keys_per_second {
+            config.expiry_sweep_keys_per_second = size(n);
+        }
+        config
+    }
+
+    /// Checks what the engine does not check itself.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self
+            .compaction_dead_ratio_min
+            .is_some_and(|ratio| !(0.0..=1.0).contains(&ratio))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "compaction_dead_ratio_min",
+                reason: "must be between 0 and 1".to_string(),
+            });
+        }
+        if self.compaction_max_segments == Some(0) {
+            return Err(ConfigError::Invalid {
+                setting: "compaction_max_segments",
+                reason: "must be at least 1".to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Overrides `target` with `value` when it is set.
+fn set_some<T>(target: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *target = value;
+    }
+}
+
 /// The resolved settings of one server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// The address to listen on.
     pub listen: SocketAddr,
@@ -90,6 +243,8 @@ pub struct ServerConfig {
     /// files 0640 and directories 0750 instead of 0600 and 0700. Secrets
     /// (the master key, the first admin's password) stay 0600.
     pub group_read: bool,
+    /// The engine's tunables.
+    pub store: StoreSettings,
 }
 
 /// Permission bits of the store's files and directories with `group_read`.
@@ -116,12 +271,13 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 10,
             log_level: "info".to_string(),
             group_read: false,
+            store: StoreSettings::default(),
         }
     }
 }
 
 /// The settings a configuration file may hold; each is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
@@ -140,6 +296,7 @@ pub struct FileConfig {
     pub shutdown_grace_secs: Option<u64>,
     pub log_level: Option<String>,
     pub group_read: Option<bool>,
+    pub store: Option<StoreSettings>,
 }
 
 /// The flags of `hightower serve` (besides the global `--data-dir` and
@@ -193,6 +350,9 @@ pub struct ServeArgs {
     /// owner's group can read them (backups, monitoring) [default: 0600 and 0700].
     #[arg(long)]
     pub group_read: bool,
+    /// The engine's tunables.
+    #[command(flatten)]
+    pub store: StoreSettings,
 }
 
 /// A configuration that cannot be used.
@@ -275,6 +435,9 @@ impl ServerConfig {
         set(&mut self.shutdown_grace_secs, file.shutdown_grace_secs);
         set(&mut self.log_level, file.log_level);
         set(&mut self.group_read, file.group_read);
+        if let Some(store) = &file.store {
+            self.store.override_with(store);
+        }
     }
 
     /// Applies the flags given on the command line. `data_dir` and
@@ -313,6 +476,7 @@ impl ServerConfig {
         if args.group_read {
             self.group_read = true;
         }
+        self.store.override_with(&args.store);
     }
 
     /// Checks the settings against each other and their ranges.
@@ -350,7 +514,7 @@ impl ServerConfig {
                 "must be one of error, warn, info, debug, trace",
             );
         }
-        Ok(())
+        self.store.validate()
     }
 
     /// The log level as a tracing level, `None` when it names none.
@@ -366,8 +530,10 @@ impl ServerConfig {
     /// The engine configuration these settings ask for: the data
     /// directory, the durability and the permission bits of new files.
     pub fn engine_config(&self) -> hightower_engine::EngineConfig {
-        let config = hightower_engine::EngineConfig::new(&self.data_dir)
-            .durability(self.engine_durability());
+        let config = self.store.applied_to(
+            hightower_engine::EngineConfig::new(&self.data_dir)
+                .durability(self.engine_durability()),
+        );
         if self.group_read {
             let (file_mode, dir_mode) = GROUP_READ_MODES;
             return config.file_modes(file_mode, dir_mode);
@@ -425,6 +591,40 @@ mod tests {
         };
         config.apply_args(&args, None, None);
         assert!(config.group_read);
+    }
+
+    #[test]
+    fn store_tunables_come_from_the_file_then_the_flags() {
+        let file = FileConfig::parse(
+            "[store]\nsegment_bytes_max = 1048576\ncompaction_dead_ratio_min = 0.25\n\
+             expiry_sweep_keys_per_second = 5\n",
+        )
+        .expect("valid file");
+        let mut config = ServerConfig::default();
+        config.apply_file(file);
+        let args = ServeArgs {
+            store: StoreSettings {
+                segment_bytes_max: Some(2 << 20),
+                value_bytes_max: Some(4096),
+                ..StoreSettings::default()
+            },
+            ..ServeArgs::default()
+        };
+        config.apply_args(&args, None, None);
+        config.validate().expect("valid");
+        let engine = config.engine_config();
+        assert_eq!(engine.segment_bytes_max, 2 << 20, "the flag wins");
+        assert_eq!(engine.limits.value_bytes_max, 4096);
+        assert_eq!(engine.compaction.dead_ratio_min, 0.25);
+        assert_eq!(engine.expiry_sweep_keys_per_second, 5);
+        let defaults = hightower_engine::EngineConfig::new("unused");
+        assert_eq!(
+            engine.write_buffer_bytes, defaults.write_buffer_bytes,
+            "unset keeps the default"
+        );
+        assert!(FileConfig::parse("[store]\nsegment_size = 1\n").is_err());
+        config.store.compaction_dead_ratio_min = Some(1.5);
+        assert!(config.validate().is_err());
     }
 
     #[test]
