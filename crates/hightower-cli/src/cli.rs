@@ -82,7 +82,7 @@ pub(crate) enum Command {
     Bench(BenchArgs),
     /// Serve the data directory over the Redis protocol (RESP2 and RESP3)
     /// until SIGINT or SIGTERM.
-    Serve(hightower_server::server::config::ServeArgs),
+    Serve(Box<hightower_server::server::config::ServeArgs>),
     /// Manage users: add, passwd, disable, del, list.
     User(UserArgs),
     /// Manage API keys: create, revoke, list.
