@@ -68,13 +68,9 @@ pub mod types;
 // The internals: the directory layout, the key locks, the segments and
 // the index. The layers above know the engine through its traits
 // (docs/ARCHITECTURE.md, "the engine boundary"); tests that must look
-// inside use the `testing` feature. Items in these modules are marked
-// `pub` where the module, not the item, is the boundary.
-#[allow(unreachable_pub, reason = "the private module is the boundary")]
+// inside use the `testing` feature.
 mod manifest;
-#[allow(unreachable_pub, reason = "the private module is the boundary")]
 mod state;
-#[allow(unreachable_pub, reason = "the private module is the boundary")]
 mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;

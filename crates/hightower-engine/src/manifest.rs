@@ -26,19 +26,19 @@ use crate::error::{EngineError, Result};
 
 const MAGIC: [u8; 8] = *b"HTKVMAN\0";
 /// The manifest format version this build writes and reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+pub(crate) const MANIFEST_FORMAT_VERSION: u32 = 2;
 /// Bytes before the obsolete ids.
 const FIXED_BYTES: usize = 28;
 const _: () = assert!(FIXED_BYTES == 8 + 4 + 4 + 8 + 4);
 /// The longest obsolete list a manifest holds (one compaction pass's
 /// inputs).
-pub const OBSOLETE_SEGMENTS_MAX: usize = 1 << 20;
+pub(crate) const OBSOLETE_SEGMENTS_MAX: usize = 1 << 20;
 /// File name of the manifest inside the data directory.
-pub const MANIFEST_FILE: &str = "MANIFEST";
+pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
 
 /// The manifest's contents.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     /// Segments with a lower id are not part of the store.
     pub min_segment_id: u32,
     /// The store's latest version is at least this.
@@ -108,7 +108,7 @@ impl Manifest {
     }
 
     /// Loads the manifest of `dir`, or the default when there is none.
-    pub fn load(vfs: &dyn Vfs, dir: &Path) -> Result<Self> {
+    pub(crate) fn load(vfs: &dyn Vfs, dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST_FILE);
         match vfs.read(&path) {
             Ok(bytes) => Self::decode(&bytes, &path),
@@ -118,7 +118,7 @@ impl Manifest {
     }
 
     /// Replaces the manifest of `dir` atomically.
-    pub fn store(&self, vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+    pub(crate) fn store(&self, vfs: &dyn Vfs, dir: &Path) -> Result<()> {
         let tmp = dir.join("MANIFEST.tmp");
         let _ = vfs.remove_file(&tmp);
         let file = vfs.create_new(&tmp).map_err(|e| EngineError::io(&tmp, e))?;

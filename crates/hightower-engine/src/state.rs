@@ -60,13 +60,13 @@ struct Shard {
 
 /// 64 per-shard write locks. See the module docs.
 #[derive(Debug)]
-pub struct ConcurrentKvState {
+pub(crate) struct ConcurrentKvState {
     shards: [Mutex<Shard>; SHARD_COUNT],
 }
 
 /// Locks held over a set of shards; released on drop.
 #[derive(Debug)]
-pub struct KeyLocks<'a> {
+pub(crate) struct KeyLocks<'a> {
     /// The shards held, one bit each.
     mask: u64,
     /// Their guards, in ascending shard order.
@@ -85,7 +85,7 @@ impl Default for ConcurrentKvState {
 
 impl ConcurrentKvState {
     /// Locks the shards of `keys`, in ascending order, each once.
-    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeyLocks<'_> {
+    pub(crate) fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeyLocks<'_> {
         let mask = keys
             .into_iter()
             .fold(0u64, |mask, key| mask | 1 << shard_of(key));
@@ -94,7 +94,7 @@ impl ConcurrentKvState {
 
     /// Locks every shard: no write is between its checks and its append
     /// while the locks are held.
-    pub fn lock_all(&self) -> KeyLocks<'_> {
+    pub(crate) fn lock_all(&self) -> KeyLocks<'_> {
         self.lock_mask(u64::MAX)
     }
 

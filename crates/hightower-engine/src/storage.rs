@@ -47,7 +47,7 @@ use crate::types::{KeyValue, Versioned, WriteBatch};
 
 /// Segments by id; replaced whole (copy-on-write) when a segment is added
 /// or removed, so readers take a cheap consistent copy.
-pub type SegmentMap = Arc<BTreeMap<u32, Arc<LogSegment>>>;
+pub(crate) type SegmentMap = Arc<BTreeMap<u32, Arc<LogSegment>>>;
 
 /// What opening a data directory found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub struct RecoveryInfo {
 /// through `seq` ([`Storage::publish_through`]); until then their segment counts
 /// them as unpublished, and compaction leaves that segment alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Appended {
+pub(crate) struct Appended {
     /// Version of the first mutation.
     pub first_version: u64,
     /// Number of mutations.
@@ -88,7 +88,7 @@ pub struct Appended {
 
 impl Appended {
     /// Version of the last mutation.
-    pub fn last_version(&self) -> u64 {
+    pub(crate) fn last_version(&self) -> u64 {
         self.first_version + u64::from(self.count) - 1
     }
 }
@@ -124,7 +124,7 @@ struct Publisher {
 
 /// The segments and the index of one data directory.
 #[derive(Debug)]
-pub struct Storage {
+pub(crate) struct Storage {
     dir: PathBuf,
     vfs: Arc<dyn Vfs>,
     options: SegmentOptions,
@@ -182,7 +182,7 @@ pub struct Storage {
 }
 
 /// The file name of segment `id`.
-pub fn segment_file_name(id: u32) -> String {
+pub(crate) fn segment_file_name(id: u32) -> String {
     format!("{id:010}.log")
 }
 
@@ -194,7 +194,7 @@ fn parse_segment_id(path: &Path) -> Option<u32> {
 impl Storage {
     /// Opens (or creates) the store in `config.data_dir`: loads the newest
     /// valid snapshot, replays the log after it, cuts torn tails.
-    pub fn open(config: &EngineConfig) -> Result<(Self, RecoveryInfo)> {
+    pub(crate) fn open(config: &EngineConfig) -> Result<(Self, RecoveryInfo)> {
         let started = Instant::now();
         let dir = config.data_dir.clone();
         config
@@ -308,29 +308,29 @@ impl Storage {
     }
 
     /// The index of live keys.
-    pub fn index(&self) -> &Index {
+    pub(crate) fn index(&self) -> &Index {
         &self.index
     }
 
     /// The segments, as of now.
-    pub fn segments(&self) -> SegmentMap {
+    pub(crate) fn segments(&self) -> SegmentMap {
         self.segments.read().clone()
     }
 
     /// An index snapshot with the segments it points into, taken together:
     /// every location in the snapshot names a segment of the map.
-    pub fn view(&self) -> (IndexSnapshot, SegmentMap) {
+    pub(crate) fn view(&self) -> (IndexSnapshot, SegmentMap) {
         let segments = self.segments.read();
         (self.index.snapshot(), segments.clone())
     }
 
     /// The compactor: policy, suspension and the one-pass-at-a-time gate.
-    pub fn compactor(&self) -> &Compactor {
+    pub(crate) fn compactor(&self) -> &Compactor {
         &self.compactor
     }
 
     /// Live record bytes the last compaction pass (or look) measured.
-    pub fn last_live_bytes(&self) -> u64 {
+    pub(crate) fn last_live_bytes(&self) -> u64 {
         self.last_live_bytes.load(Ordering::Relaxed)
     }
 
@@ -342,12 +342,12 @@ impl Storage {
     /// Background seals started and not yet joined; at most
     /// [`SEALS_IN_FLIGHT_MAX`].
     #[cfg(feature = "testing")]
-    pub fn seals_in_flight(&self) -> usize {
+    pub(crate) fn seals_in_flight(&self) -> usize {
         self.sealers.in_flight()
     }
 
     /// Segment rolls since the store was opened.
-    pub fn roll_count(&self) -> u64 {
+    pub(crate) fn roll_count(&self) -> u64 {
         self.rolls.load(Ordering::Acquire)
     }
 
@@ -361,7 +361,7 @@ impl Storage {
     }
 
     /// Highest version appended to the log.
-    pub fn latest_version(&self) -> u64 {
+    pub(crate) fn latest_version(&self) -> u64 {
         self.latest_version.load(Ordering::Acquire)
     }
 
@@ -370,7 +370,7 @@ impl Storage {
     /// latest, or start at `at_version`, which must be above it
     /// (replication assigns versions that way). `pending` says whether the
     /// caller left pending entries for the keys (see `state.rs`).
-    pub fn append(
+    pub(crate) fn append(
         &self,
         batch: &WriteBatch,
         at_version: Option<u64>,
@@ -456,7 +456,7 @@ impl Storage {
     }
 
     /// The place in the append order of the newest frame.
-    pub fn appended_seq(&self) -> u64 {
+    pub(crate) fn appended_seq(&self) -> u64 {
         self.appended_seq.load(Ordering::Acquire)
     }
 
@@ -490,7 +490,7 @@ impl Storage {
 
     /// Waits for background seals; returns the first failure (which has
     /// poisoned the engine).
-    pub fn finish_seals(&self) -> Result<()> {
+    pub(crate) fn finish_seals(&self) -> Result<()> {
         self.sealers.join_all(&self.poison)
     }
 
@@ -609,7 +609,7 @@ impl Storage {
     }
 
     /// The newest value of `key`, expired or not.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
         // Look the key up while the map is held: then the segment the
         // entry names is in this map, even if compaction moves the entry
         // and drops the segment a moment later.
@@ -621,14 +621,14 @@ impl Storage {
     }
 
     /// Makes every append so far durable.
-    pub fn sync(&self) -> Result<()> {
+    pub(crate) fn sync(&self) -> Result<()> {
         let active = self.active.lock().clone();
         active.sync()?;
         Ok(())
     }
 
     /// Writes buffered appends to the operating system.
-    pub fn flush(&self) -> Result<()> {
+    pub(crate) fn flush(&self) -> Result<()> {
         let active = self.active.lock().clone();
         active.flush()?;
         Ok(())
@@ -636,7 +636,7 @@ impl Storage {
 
     /// The state as a snapshot holds it. The caller must hold every key
     /// lock and have published everything appended.
-    pub fn state_snapshot(&self) -> Result<KvState> {
+    pub(crate) fn state_snapshot(&self) -> Result<KvState> {
         let active = self.active.lock();
         active.flush()?;
         let offset = u32::try_from(active.data_len_bytes()).expect("segments stay below 4 GiB");
@@ -662,7 +662,7 @@ impl Storage {
     /// Writes a snapshot file of the current state and removes older ones.
     /// The caller must hold every key lock and have published everything
     /// appended.
-    pub fn write_snapshot(&self) -> Result<PathBuf> {
+    pub(crate) fn write_snapshot(&self) -> Result<PathBuf> {
         let _maintenance = self.maintenance.lock();
         self.sync()?;
         let state = self.state_snapshot()?;
@@ -684,7 +684,7 @@ impl Storage {
     /// in one rename (the commit point: its minimum segment id becomes the
     /// first id), then they are moved into place. A restart finishes a
     /// committed install and discards an uncommitted one.
-    pub fn install(
+    pub(crate) fn install(
         &self,
         latest_version: u64,
         entries: &mut dyn Iterator<Item = KeyValue>,
@@ -835,7 +835,7 @@ impl Storage {
     }
 
     /// Checks every segment's checksums and footers.
-    pub fn verify(&self) -> Result<Vec<(PathBuf, VerifyReport)>> {
+    pub(crate) fn verify(&self) -> Result<Vec<(PathBuf, VerifyReport)>> {
         self.finish_seals()?;
         self.flush()?;
         let segments = self.segments();

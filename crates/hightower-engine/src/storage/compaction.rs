@@ -88,7 +88,7 @@ fn staging_error(path: &Path, source: std::io::Error) -> EngineError {
 
 impl Storage {
     /// Live and dead bytes of every segment, measured against the index.
-    pub fn segment_usage(&self) -> Vec<SegmentUsage> {
+    pub(crate) fn segment_usage(&self) -> Vec<SegmentUsage> {
         let (index, segments) = self.view();
         segment_usage(segments.values().map(Arc::as_ref), &index)
     }
@@ -102,7 +102,7 @@ impl Storage {
     /// Writers and readers go on during the pass. It does not write a
     /// snapshot (that needs every key lock; the engine does it when
     /// `emit_snapshot` is set).
-    pub fn compact_all(&self, options: CompactionOptions) -> Result<CompactionReport> {
+    pub(crate) fn compact_all(&self, options: CompactionOptions) -> Result<CompactionReport> {
         let started = Instant::now();
         let pass = self.compactor.begin_pass()?;
         if options.force {
