@@ -485,7 +485,11 @@ impl Inner {
                     Metrics::add(&self.metrics.expired_keys, due.len() as u64);
                     return Ok(due.len());
                 }
-                Err(EngineError::VersionConflict { key, .. }) => {
+                Err(EngineError::VersionConflict {
+                    key,
+                    expected,
+                    actual,
+                }) => {
                     let before = due.len();
                     due.retain(|(due_key, version)| {
                         let stale = due_key.as_slice() == key.0.as_slice();
@@ -494,7 +498,15 @@ impl Inner {
                         }
                         !stale
                     });
-                    debug_assert!(due.len() < before, "the conflict names a key of the batch");
+                    // Each round drops a key, so the loop ends; a conflict
+                    // on a key outside the batch would be a bug, reported.
+                    if due.len() == before {
+                        return Err(EngineError::VersionConflict {
+                            key,
+                            expected,
+                            actual,
+                        });
+                    }
                 }
                 Err(e) => return Err(e),
             }

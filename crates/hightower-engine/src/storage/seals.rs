@@ -24,6 +24,10 @@ use crate::error::{EngineError, Result};
 use crate::poison::Poison;
 
 /// Seals running at once at most.
+#[cfg_attr(
+    not(feature = "testing"),
+    allow(unreachable_pub, reason = "public through the `testing` feature")
+)]
 pub const SEALS_IN_FLIGHT_MAX: usize = 2;
 
 /// One seal on its thread.
