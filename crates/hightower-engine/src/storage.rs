@@ -219,7 +219,7 @@ impl Storage {
             &mut info,
         )?;
 
-        let mut builder = IndexBuilder::new();
+        let mut builder = IndexBuilder::with_capacity(expected_keys(&segments));
         let mut expiring = Vec::new();
         let mut latest = manifest.version_floor;
         let mut position = LogPosition::default();
@@ -975,6 +975,26 @@ fn open_segments(
         segments.insert(*id, Arc::new(segment));
     }
     Ok(segments)
+}
+
+/// Bytes per record assumed when sizing the recovery directory for an
+/// unsealed segment, whose record count only a scan would tell.
+const RECORD_BYTES_GUESS: u64 = 128;
+
+/// About how many distinct keys `segments` hold, so that the recovery
+/// directory is sized once instead of growing by doubling (each growth
+/// rehashes every key seen so far): the footers' entry counts (which
+/// count a key once per segment, so at most an overestimate of the
+/// segments' overlap), and a guess for unsealed segments.
+fn expected_keys(segments: &BTreeMap<u32, Arc<LogSegment>>) -> usize {
+    let keys: u64 = segments
+        .values()
+        .map(|segment| match segment.footer() {
+            Some(footer) => u64::from(footer.entry_count),
+            None => segment.data_len_bytes() / RECORD_BYTES_GUESS,
+        })
+        .sum();
+    usize::try_from(keys).unwrap_or(usize::MAX)
 }
 
 /// An expiring put seen at recovery: key, version, expiry time.
