@@ -772,6 +772,42 @@ impl SnapshotEngine for SingleNodeEngine {
         Ok(())
     }
 
+    fn replace_keeping_prefix(
+        &self,
+        prefix: &[u8],
+        kept_max: usize,
+        version_gap: u64,
+    ) -> Result<u64> {
+        self.inner.check_poisoned()?;
+        let mut all = self.inner.state.lock_all();
+        self.inner
+            .settle_all(&mut all)
+            .map_err(|e| self.inner.poison(e))?;
+        // Everything appended is published and no write can start: the
+        // view holds every version there is.
+        let view = self.inner.read_view();
+        let mut kept = Vec::new();
+        for record in view.prefix(prefix) {
+            if kept.len() >= kept_max {
+                return Err(EngineError::TooManyKept { max: kept_max });
+            }
+            kept.push(record?);
+        }
+        let seen = view.version().max(self.inner.storage.latest_version());
+        drop(view);
+        let version = seen
+            .checked_add(version_gap)
+            .ok_or_else(|| EngineError::Config("the version counter is exhausted".to_string()))?;
+        self.inner
+            .storage
+            .install(version, &mut kept.into_iter())
+            .map_err(|e| self.inner.poison(e))?;
+        self.inner
+            .group
+            .follow_install(self.inner.storage.appended_seq());
+        Ok(version)
+    }
+
     fn apply_at(&self, first_version: u64, commands: Vec<Command>) -> Result<Committed> {
         self.run(WriteBatch::from(commands.as_slice()), Some(first_version))
     }

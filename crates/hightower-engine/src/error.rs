@@ -54,6 +54,13 @@ pub enum EngineError {
     /// A batch held no commands.
     #[error("a batch needs at least one command")]
     EmptyBatch,
+    /// A replacement that keeps a prefix found more keys under it than
+    /// it may hold in memory; nothing was changed.
+    #[error("more than {max} keys to keep; nothing was replaced")]
+    TooManyKept {
+        /// The bound.
+        max: usize,
+    },
     /// A replicated batch came with a version at or below the latest.
     #[error("version {requested} is not above the latest version {latest}")]
     VersionNotAhead {

@@ -135,6 +135,19 @@ pub trait SnapshotEngine: Send + Sync {
         entries: &mut dyn Iterator<Item = KeyValue>,
     ) -> Result<()>;
 
+    /// Replaces the whole state with the keys under `prefix` alone (the
+    /// store's own records, say), read and installed while no write can
+    /// run, so none that lands meanwhile is lost or undone. The new state
+    /// is at a version `version_gap` above every version so far, so no
+    /// version is reused; that version is returned. Fails, changing
+    /// nothing, when more than `kept_max` keys lie under `prefix`.
+    fn replace_keeping_prefix(
+        &self,
+        prefix: &[u8],
+        kept_max: usize,
+        version_gap: u64,
+    ) -> Result<u64>;
+
     /// Commits a batch at `first_version`, which must be above the latest
     /// version (replication assigns versions from its log).
     fn apply_at(&self, first_version: u64, commands: Vec<Command>) -> Result<Committed>;

@@ -14,7 +14,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hightower_auth::AUTH_PREFIX;
-use hightower_engine::KeyValue;
+use hightower_engine::{EngineError, KeyValue};
 
 use crate::server::auth::Operation;
 use crate::server::commands::connection::unknown_subcommand;
@@ -200,22 +200,18 @@ pub(crate) fn flush(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult {
         Some(_) => return Err(CommandError::syntax()),
     }
     let engine = ctx.shared.engine.as_ref();
-    let view = engine.snapshot_state()?;
-    let mut kept = Vec::new();
-    for record in view.prefix(AUTH_PREFIX) {
-        if kept.len() >= FLUSH_KEPT_RECORDS_MAX {
-            return Err(CommandError::err(format_args!(
-                "more than {FLUSH_KEPT_RECORDS_MAX} user and key records; not flushed"
-            )));
-        }
-        kept.push(record?);
-    }
-    let seen = view.version().max(engine.latest_version());
-    drop(view);
-    let version = seen
-        .checked_add(FLUSH_VERSION_GAP)
-        .ok_or_else(|| CommandError::err("the version counter is exhausted"))?;
-    engine.install_snapshot(version, &mut kept.into_iter())?;
+    // The user and key records are read and reinstalled while no write
+    // runs, so a password change or a key revoked meanwhile is kept.
+    let version =
+        match engine.replace_keeping_prefix(AUTH_PREFIX, FLUSH_KEPT_RECORDS_MAX, FLUSH_VERSION_GAP)
+        {
+            Err(EngineError::TooManyKept { max }) => {
+                return Err(CommandError::err(format_args!(
+                    "more than {max} user and key records; not flushed"
+                )));
+            }
+            outcome => outcome?,
+        };
     debug_assert!(engine.latest_version() >= version);
     tracing::info!(
         id = ctx.session.id,
