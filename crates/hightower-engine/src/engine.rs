@@ -477,8 +477,8 @@ impl Inner {
         while !due.is_empty() {
             let mut batch = WriteBatch::with_capacity(due.len() * 48);
             batch.see_expired();
-            for (key, version) in &due {
-                batch.delete_expecting(key, crate::types::Expect::Version(*version));
+            for entry in &due {
+                batch.delete_expecting(&entry.key, crate::types::Expect::Version(entry.version));
             }
             match self.commit(&batch, None) {
                 Ok(_) => {
@@ -491,10 +491,10 @@ impl Inner {
                     actual,
                 }) => {
                     let before = due.len();
-                    due.retain(|(due_key, version)| {
-                        let stale = due_key.as_slice() == key.0.as_slice();
+                    due.retain(|entry| {
+                        let stale = entry.key.as_slice() == key.0.as_slice();
                         if stale {
-                            self.storage.expiries().forget(due_key, *version);
+                            self.storage.expiries().forget(entry);
                         }
                         !stale
                     });

@@ -260,7 +260,9 @@ impl Storage {
         }
         for expired in &output.expired {
             if self.index.remove_if_at(&expired.key, expired.location) {
-                self.expiries.forget(&expired.key, expired.version);
+                // Published as a delete would be: the table lets go of
+                // the key (an older version never replaces a newer one).
+                self.expiries.set(&expired.key, expired.version, None);
             }
         }
         let retired_ids: Vec<u32> = retired.iter().map(|segment| segment.id()).collect();
