@@ -38,6 +38,30 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Keys can expire: a put may carry an absolute expiry time
+//! ([`Command::put_expiring`], milliseconds since the Unix epoch); from
+//! then on the key reads as absent everywhere, conditions included.
+//! [`KvEngine::set_expiry`] changes or clears the time, [`KvEngine::expiry_of`]
+//! reads it, and a background sweep deletes expired keys through the log
+//! (`EngineConfig::expiry_sweep_keys_per_second`). "Now" comes from the
+//! configured [`Clock`]; [`ManualClock`] makes expiry testable:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use hightower_engine::{Command, EngineConfig, KvEngine, ManualClock, SingleNodeEngine};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let clock = Arc::new(ManualClock::new(1_000_000));
+//! let engine = SingleNodeEngine::with_config(EngineConfig::new(dir.path()).clock(clock.clone()))?;
+//! engine.submit(Command::put_expiring(b"session".to_vec(), b"token".to_vec(), 1_000_500))?;
+//! assert_eq!(engine.expiry_of(b"session")?, Some(Some(1_000_500)));
+//! clock.advance(Duration::from_millis(500));
+//! assert_eq!(engine.get(b"session")?, None);
+//! # Ok(()) }
+//! ```
+//!
 //! Space held by overwritten and deleted records is reclaimed by
 //! compaction ([`hightower_compact`]): automatically on a background thread
 //! when segments roll ([`CompactionConfig`] in [`EngineConfig`]), or now
