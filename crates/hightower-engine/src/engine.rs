@@ -447,7 +447,7 @@ impl Inner {
     fn commit_synced(&self, batch: &WriteBatch, at_version: Option<u64>) -> Result<Appended> {
         let _in_flight = self.group.in_flight();
         let appended = {
-            let mut locks = self.state.lock_keys(batch.mutations().map(|m| m.key()));
+            let mut locks = self.state.lock_keys(batch.keys());
             if let Err((conflict, pending_seq)) = self.check_conditions(batch, &mut locks) {
                 drop(locks);
                 return Err(self.after_conflict(conflict, pending_seq));
@@ -537,7 +537,7 @@ impl Inner {
     /// Without `Sync` no fsync lies between append and publish, so the
     /// keys' shards are held through both and no pending entry is needed.
     fn commit_unsynced(&self, batch: &WriteBatch, at_version: Option<u64>) -> Result<Appended> {
-        let mut locks = self.state.lock_keys(batch.mutations().map(|m| m.key()));
+        let mut locks = self.state.lock_keys(batch.keys());
         self.check_conditions(batch, &mut locks)
             .map_err(|(conflict, _)| conflict)?;
         let appended = self
@@ -698,8 +698,8 @@ impl Inner {
 
 impl KvEngine for SingleNodeEngine {
     fn submit(&self, command: Command) -> Result<u64> {
-        let mutation = command.as_mutation();
-        let mut batch = WriteBatch::with_capacity(mutation.encoded_len());
+        let bytes = command.as_mutation().map_or(0, |m| m.encoded_len());
+        let mut batch = WriteBatch::with_capacity(bytes);
         batch.push_command(&command);
         self.run(batch, None).map(|c| c.first_version)
     }

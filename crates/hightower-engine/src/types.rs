@@ -58,6 +58,15 @@ pub enum Command {
         /// The condition.
         expect: Expect,
     },
+    /// Write nothing, but commit the batch only if `key` is at `expect`
+    /// (what `WATCH` needs of a key a transaction read and did not
+    /// write). A check takes no version.
+    Check {
+        /// The key.
+        key: Vec<u8>,
+        /// The condition.
+        expect: Expect,
+    },
 }
 
 impl Command {
@@ -97,7 +106,9 @@ impl Command {
     /// The same command under a condition.
     pub fn expecting(mut self, condition: Expect) -> Self {
         match &mut self {
-            Command::Put { expect, .. } | Command::Delete { expect, .. } => *expect = condition,
+            Command::Put { expect, .. }
+            | Command::Delete { expect, .. }
+            | Command::Check { expect, .. } => *expect = condition,
         }
         self
     }
@@ -105,26 +116,32 @@ impl Command {
     /// The key the command touches.
     pub fn key(&self) -> &[u8] {
         match self {
-            Command::Put { key, .. } | Command::Delete { key, .. } => key,
+            Command::Put { key, .. } | Command::Delete { key, .. } | Command::Check { key, .. } => {
+                key
+            }
         }
     }
 
     /// The command's condition.
     pub fn expect(&self) -> Expect {
         match self {
-            Command::Put { expect, .. } | Command::Delete { expect, .. } => *expect,
+            Command::Put { expect, .. }
+            | Command::Delete { expect, .. }
+            | Command::Check { expect, .. } => *expect,
         }
     }
 
-    pub(crate) fn as_mutation(&self) -> hightower_log::Mutation<'_> {
+    /// The mutation the command writes; `None` for a check.
+    pub(crate) fn as_mutation(&self) -> Option<hightower_log::Mutation<'_>> {
         match self {
             Command::Put {
                 key,
                 value,
                 expires_at_ms,
                 ..
-            } => hightower_log::Mutation::put(key, value, *expires_at_ms),
-            Command::Delete { key, .. } => hightower_log::Mutation::Delete { key },
+            } => Some(hightower_log::Mutation::put(key, value, *expires_at_ms)),
+            Command::Delete { key, .. } => Some(hightower_log::Mutation::Delete { key }),
+            Command::Check { .. } => None,
         }
     }
 }
@@ -153,12 +170,13 @@ pub struct KeyValue {
     pub expires_at_ms: Option<u64>,
 }
 
-/// What a committed batch did: command `i` got version `first_version + i`.
+/// What a committed batch did: the `i`th command that writes (checks
+/// take no version) got version `first_version + i`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {
-    /// Version of the first command.
+    /// Version of the first command that writes.
     pub first_version: u64,
-    /// Number of commands.
+    /// Number of commands that write.
     pub count: u32,
 }
 
@@ -186,8 +204,10 @@ pub struct WriteBatch {
     count: u32,
     /// Puts among them.
     puts: u32,
-    /// `(record offset, condition)` of each conditional mutation.
-    conditions: Vec<(usize, Expect)>,
+    /// Where the key of each condition lies, with the condition.
+    conditions: Vec<(ConditionOn, Expect)>,
+    /// The keys of the checks, back to back (see [`WriteBatch::check`]).
+    checked_keys: Vec<u8>,
     /// The conditions see writes whose expiry time has come as the
     /// versions they are (the sweep's deletes), not as absent.
     sees_expired: bool,
@@ -247,12 +267,27 @@ impl WriteBatch {
 
     /// Adds a command, copying its key and value into the buffer.
     pub fn push_command(&mut self, command: &Command) -> &mut Self {
-        self.push(command.as_mutation(), command.expect())
+        match command.as_mutation() {
+            Some(mutation) => self.push(mutation, command.expect()),
+            None => self.check(command.key(), command.expect()),
+        }
+    }
+
+    /// Adds a condition that writes nothing: the batch commits only if
+    /// `key` is at `expect` before it. A batch needs at least one
+    /// mutation besides its checks.
+    pub fn check(&mut self, key: &[u8], expect: Expect) -> &mut Self {
+        let start = self.checked_keys.len();
+        self.checked_keys.extend_from_slice(key);
+        self.conditions
+            .push((ConditionOn::Check(start, key.len()), expect));
+        self
     }
 
     fn push(&mut self, mutation: hightower_log::Mutation<'_>, expect: Expect) -> &mut Self {
         if expect != Expect::Any {
-            self.conditions.push((self.records.len(), expect));
+            self.conditions
+                .push((ConditionOn::Record(self.records.len()), expect));
         }
         self.puts += mutation.is_put() as u32;
         self.count += 1;
@@ -284,6 +319,7 @@ impl WriteBatch {
     pub fn clear(&mut self) {
         self.records.clear();
         self.conditions.clear();
+        self.checked_keys.clear();
         self.count = 0;
         self.puts = 0;
         self.sees_expired = false;
@@ -314,23 +350,52 @@ impl WriteBatch {
         })
     }
 
-    /// The conditional mutations with their conditions.
+    /// The conditions with their keys: those of conditional mutations
+    /// and those of checks.
     pub(crate) fn conditions(&self) -> impl Iterator<Item = (&[u8], Expect)> + '_ {
-        self.conditions.iter().map(|&(offset, expect)| {
-            let key = hightower_log::record::UnsealedRecords::new(&self.records[offset..])
-                .next()
-                .and_then(|record| record.ok())
-                .expect("a condition points at a record of its batch")
-                .mutation
-                .key();
+        self.conditions.iter().map(|&(on, expect)| {
+            let key = match on {
+                ConditionOn::Record(offset) => {
+                    hightower_log::record::UnsealedRecords::new(&self.records[offset..])
+                        .next()
+                        .and_then(|record| record.ok())
+                        .expect("a condition points at a record of its batch")
+                        .mutation
+                        .key()
+                }
+                ConditionOn::Check(start, len) => &self.checked_keys[start..start + len],
+            };
             (key, expect)
         })
     }
+
+    /// Every key the batch writes or checks (the keys whose locks a commit
+    /// takes), repeats included.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let checked = self.conditions.iter().filter_map(|&(on, _)| match on {
+            ConditionOn::Check(start, len) => Some(&self.checked_keys[start..start + len]),
+            ConditionOn::Record(_) => None,
+        });
+        self.mutations().map(|m| m.key()).chain(checked)
+    }
+}
+
+/// Where the key of a batch's condition lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConditionOn {
+    /// In the record at this offset of the batch's records.
+    Record(usize),
+    /// At `(start, len)` of the batch's checked keys.
+    Check(usize, usize),
 }
 
 impl From<&[Command]> for WriteBatch {
     fn from(commands: &[Command]) -> Self {
-        let bytes = commands.iter().map(|c| c.as_mutation().encoded_len()).sum();
+        let bytes = commands
+            .iter()
+            .filter_map(Command::as_mutation)
+            .map(|m| m.encoded_len())
+            .sum();
         let mut batch = WriteBatch::with_capacity(bytes);
         for command in commands {
             batch.push_command(command);
@@ -348,18 +413,32 @@ mod tests {
         let commands = [
             Command::put(b"a".to_vec(), b"1".to_vec()),
             Command::delete(b"b".to_vec()).expecting(Expect::Version(3)),
+            Command::Check {
+                key: b"watched".to_vec(),
+                expect: Expect::Version(9),
+            },
             Command::put(b"c".to_vec(), b"".to_vec()).expecting(Expect::Absent),
         ];
         let batch = WriteBatch::from(commands.as_slice());
-        assert_eq!((batch.len(), batch.puts()), (3, 2));
+        assert_eq!(
+            (batch.len(), batch.puts()),
+            (3, 2),
+            "a check writes nothing"
+        );
         let mutations: Vec<_> = batch.mutations().collect();
-        let expected: Vec<_> = commands.iter().map(Command::as_mutation).collect();
+        let expected: Vec<_> = commands.iter().filter_map(Command::as_mutation).collect();
         assert_eq!(mutations, expected);
         let conditions: Vec<_> = batch.conditions().collect();
         assert_eq!(
             conditions,
-            vec![(&b"b"[..], Expect::Version(3)), (&b"c"[..], Expect::Absent)]
+            vec![
+                (&b"b"[..], Expect::Version(3)),
+                (&b"watched"[..], Expect::Version(9)),
+                (&b"c"[..], Expect::Absent)
+            ]
         );
+        let keys: Vec<_> = batch.keys().collect();
+        assert_eq!(keys, vec![&b"a"[..], b"b", b"c", b"watched"]);
         let bytes: usize = expected.iter().map(|m| m.encoded_len()).sum();
         assert_eq!(batch.encoded_bytes(), bytes);
     }

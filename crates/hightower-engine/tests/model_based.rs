@@ -245,9 +245,11 @@ struct Model {
 fn writes_of(commands: &[Command]) -> Vec<Write> {
     commands
         .iter()
-        .map(|command| match command {
-            Command::Put { key, value, .. } => (key.clone(), Some(value.clone())),
-            Command::Delete { key, .. } => (key.clone(), None),
+        .filter_map(|command| match command {
+            Command::Put { key, value, .. } => Some((key.clone(), Some(value.clone()))),
+            Command::Delete { key, .. } => Some((key.clone(), None)),
+            // The model makes no checks; a check would write nothing.
+            Command::Check { .. } => None,
         })
         .collect()
 }
@@ -290,6 +292,7 @@ impl Model {
                 Command::Delete { key, .. } => {
                     self.contents.remove(key);
                 }
+                Command::Check { .. } => unreachable!("the model makes no checks"),
             }
         }
         self.latest_version = first_version + commands.len() as u64 - 1;

@@ -64,7 +64,11 @@ fn model_commit(model: &Model, commands: &[Command], first_version: u64) -> Opti
         return None;
     }
     let mut next = model.clone();
-    for (version, command) in (first_version..).zip(commands) {
+    // Checks take no version; the commands that write take one each.
+    let writes = commands
+        .iter()
+        .filter(|c| !matches!(c, Command::Check { .. }));
+    for (version, command) in (first_version..).zip(writes) {
         match command {
             Command::Put { key, value, .. } => {
                 next.insert(key.clone(), (value.clone(), version));
@@ -72,6 +76,7 @@ fn model_commit(model: &Model, commands: &[Command], first_version: u64) -> Opti
             Command::Delete { key, .. } => {
                 next.remove(key);
             }
+            Command::Check { .. } => {}
         }
     }
     Some(next)

@@ -4,13 +4,12 @@
 //! [`Overlay::commit`] turns them into one engine batch whose conditions
 //! are the versions read.
 //!
-//! The engine's batch has conditions on its own commands only, so a key
-//! that was read but not written is checked by a write that keeps it as
-//! it is: an absent key by a delete expecting it absent (a tombstone
-//! that changes nothing visible), a present key by putting its value back
-//! expecting the version read (the value stays, the version moves on).
-//! Each value carries its expiry, so that the put-back and the edits of
-//! a value keep it. An overlay that wrote nothing commits nothing: its reads, from one
+//! A key that was read but not written goes into the batch as a check
+//! (`Command::Check`): a condition on the version read that writes
+//! nothing, so reading a key in a transaction neither rewrites its value
+//! nor moves its version (another client's `WATCH` on it stays quiet).
+//! Each value carries its expiry, so that the edits of a value keep it.
+//! An overlay that wrote nothing commits nothing: its reads, from one
 //! view, already are one consistent moment.
 //!
 //! [`atomically`] runs one command in an overlay and retries it on a
@@ -172,8 +171,8 @@ impl<'e> Overlay<'e> {
     }
 
     /// The batch: every key written, with the version read as its
-    /// condition, and every key only read put back as it was (see the
-    /// module docs).
+    /// condition, and a check of every key only read (see the module
+    /// docs).
     fn commands(self) -> Vec<Command> {
         let mut commands = Vec::with_capacity(self.slots.len());
         for (key, slot) in self.slots {
@@ -186,8 +185,8 @@ impl<'e> Overlay<'e> {
                 Some(None) => Expect::Absent,
                 None => Expect::Any,
             };
-            // A key only read is put back with its expiry too.
             let command = match slot.value {
+                _ if !slot.written => Command::Check { key, expect },
                 Some(value) => Command::Put {
                     key,
                     value,
