@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use hightower_index::IndexSnapshot;
+use hightower_index::{Entry, IndexSnapshot};
 use hightower_log::{Location, LogSegment, SEGMENT_HEADER_BYTES};
 
 use crate::config::{CompactionConfig, CompactionOptions};
@@ -97,11 +97,24 @@ struct SegmentLive {
 impl LiveRecords {
     /// Walks `index` once.
     pub fn from_index(index: &IndexSnapshot) -> Self {
+        Self::from_index_expiring(index, |_, _| false)
+    }
+
+    /// Walks `index` once; the records `expired` names (puts whose
+    /// expiry time has come) stay among the records a pass sees as live
+    /// (it drops them as expired, see `CompactionJob::expired_at_ms`) but
+    /// count as dead bytes, so the policy takes the segments they fill.
+    pub fn from_index_expiring(
+        index: &IndexSnapshot,
+        mut expired: impl FnMut(&[u8], &Entry) -> bool,
+    ) -> Self {
         let mut segments: HashMap<u32, SegmentLive> = HashMap::new();
-        for (_, entry) in index.iter() {
+        for (key, entry) in index.iter() {
             let location = entry.location;
             let live = segments.entry(location.segment_id).or_default();
-            live.bytes += u64::from(location.len);
+            if !(entry.expiring && expired(&key, &entry)) {
+                live.bytes += u64::from(location.len);
+            }
             live.records.push((location.offset, location.len));
         }
         for live in segments.values_mut() {

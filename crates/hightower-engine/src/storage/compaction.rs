@@ -45,7 +45,7 @@ use hightower_compact::{
 use hightower_log::vfs::{Vfs, removed_if_present};
 use hightower_log::{LogError, LogSegment, SEGMENT_HEADER_BYTES};
 
-use super::{Storage, segment_file_name};
+use super::{Storage, entry_expiry, segment_file_name};
 use crate::error::{EngineError, Result};
 use crate::manifest::Manifest;
 use crate::snapshot::Snapshot;
@@ -164,7 +164,12 @@ impl Storage {
         // snapshot is taken: its live records are then exactly theirs.
         let ready = self.quiescent_sealed_ids();
         let (index, segments) = self.view();
-        let live = LiveRecords::from_index(&index);
+        let now_ms = self.clock.now_ms();
+        let live = LiveRecords::from_index_expiring(&index, |key, entry| {
+            // A failed record read counts as live: the pass copies it.
+            entry_expiry(&self.expiries, &segments, key, *entry)
+                .is_ok_and(|at| crate::clock::is_expired(at, now_ms))
+        });
         // Writers copy index nodes while a snapshot shares them.
         drop(index);
         let mut usage = live.usage(segments.values().map(Arc::as_ref));
