@@ -7,23 +7,11 @@ mod server_common;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use redis::{Connection, Value, cmd};
-use server_common::{TestServer, error_text};
+use redis::{Connection, cmd};
+use server_common::{TestServer, query, refused};
 
 fn int(con: &mut Connection, args: &[&str]) -> Result<i64> {
-    let mut command = cmd(args[0]);
-    for arg in &args[1..] {
-        command.arg(*arg);
-    }
-    Ok(command.query(con)?)
-}
-
-fn error(con: &mut Connection, args: &[&str]) -> String {
-    let mut command = cmd(args[0]);
-    for arg in &args[1..] {
-        command.arg(*arg);
-    }
-    error_text(&command.query::<Value>(con).expect_err("an error"))
+    query(con, args)
 }
 
 fn now_ms() -> i64 {
@@ -96,31 +84,31 @@ fn expire_family_answers_as_redis_does() -> Result<()> {
 
     // Option errors.
     assert_eq!(
-        error(&mut con, &["EXPIRE", "p", "10", "NX", "XX"]),
+        refused(&mut con, &["EXPIRE", "p", "10", "NX", "XX"]),
         "ERR NX and XX, GT or LT options at the same time are not compatible"
     );
     assert_eq!(
-        error(&mut con, &["EXPIRE", "p", "10", "NX", "GT"]),
+        refused(&mut con, &["EXPIRE", "p", "10", "NX", "GT"]),
         "ERR NX and XX, GT or LT options at the same time are not compatible"
     );
     assert_eq!(
-        error(&mut con, &["PEXPIRE", "p", "10", "GT", "LT"]),
+        refused(&mut con, &["PEXPIRE", "p", "10", "GT", "LT"]),
         "ERR GT and LT options at the same time are not compatible"
     );
     assert_eq!(
-        error(&mut con, &["EXPIRE", "p", "10", "SOON"]),
+        refused(&mut con, &["EXPIRE", "p", "10", "SOON"]),
         "ERR Unsupported option SOON"
     );
     assert_eq!(
-        error(&mut con, &["EXPIRE", "p", "ten"]),
+        refused(&mut con, &["EXPIRE", "p", "ten"]),
         "ERR value is not an integer or out of range"
     );
     assert_eq!(
-        error(&mut con, &["EXPIRE", "p", "9223372036854775807"]),
+        refused(&mut con, &["EXPIRE", "p", "9223372036854775807"]),
         "ERR invalid expire time in 'expire' command"
     );
     assert_eq!(
-        error(&mut con, &["PEXPIRE", "p", "9223372036854775807"]),
+        refused(&mut con, &["PEXPIRE", "p", "9223372036854775807"]),
         "ERR invalid expire time in 'pexpire' command"
     );
     assert_eq!(int(&mut con, &["TTL", "p"])?, 150, "errors change nothing");

@@ -7,24 +7,8 @@ mod server_common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
-use redis::{Connection, Value, cmd};
-use server_common::{TestServer, error_text};
-
-fn query<T: redis::FromRedisValue>(con: &mut Connection, args: &[&str]) -> Result<T> {
-    let mut command = cmd(args[0]);
-    for arg in &args[1..] {
-        command.arg(*arg);
-    }
-    Ok(command.query(con)?)
-}
-
-fn error(con: &mut Connection, args: &[&str]) -> String {
-    let mut command = cmd(args[0]);
-    for arg in &args[1..] {
-        command.arg(*arg);
-    }
-    error_text(&command.query::<Value>(con).expect_err("an error"))
-}
+use redis::{Connection, Value};
+use server_common::{TestServer, query, refused};
 
 fn now_s() -> i64 {
     SystemTime::now()
@@ -86,7 +70,7 @@ fn set_expiry_options_answer_as_redis_does() -> Result<()> {
         &["SET", "k", "v", "EX", "9223372036854775807"],
     ] {
         assert_eq!(
-            error(&mut con, args),
+            refused(&mut con, args),
             "ERR invalid expire time in 'set' command",
             "{args:?}"
         );
@@ -98,11 +82,11 @@ fn set_expiry_options_answer_as_redis_does() -> Result<()> {
         &["SET", "k", "v", "EX"],
         &["SET", "k", "v", "SOON"],
     ] {
-        assert_eq!(error(&mut con, args), "ERR syntax error", "{args:?}");
+        assert_eq!(refused(&mut con, args), "ERR syntax error", "{args:?}");
     }
     // Options are read before the time is checked; the last time counts.
     assert_eq!(
-        error(&mut con, &["SET", "k", "v", "EX", "0", "SOON"]),
+        refused(&mut con, &["SET", "k", "v", "EX", "0", "SOON"]),
         "ERR syntax error"
     );
     let _: () = query(&mut con, &["SET", "e", "v", "EX", "0", "EX", "100"])?;
@@ -112,7 +96,7 @@ fn set_expiry_options_answer_as_redis_does() -> Result<()> {
     assert_eq!(ok, "OK");
     assert_eq!(query::<i64>(&mut con, &["EXISTS", "e"])?, 0);
     assert_eq!(
-        error(&mut con, &["SET", "k", "v", "EX", "ten"]),
+        refused(&mut con, &["SET", "k", "v", "EX", "ten"]),
         "ERR value is not an integer or out of range"
     );
     assert_eq!(
@@ -129,7 +113,7 @@ fn set_expiry_options_answer_as_redis_does() -> Result<()> {
     assert_eq!(query::<i64>(&mut con, &["TTL", "s"])?, 21);
     for (name, zero) in [("SETEX", "0"), ("SETEX", "-3"), ("PSETEX", "0")] {
         assert_eq!(
-            error(&mut con, &[name, "s", zero, "v"]),
+            refused(&mut con, &[name, "s", zero, "v"]),
             format!(
                 "ERR invalid expire time in '{}' command",
                 name.to_lowercase()
@@ -159,15 +143,15 @@ fn set_expiry_options_answer_as_redis_does() -> Result<()> {
     assert_eq!(query::<String>(&mut con, &["GETEX", "g", "PERSIST"])?, "v");
     assert_eq!(query::<i64>(&mut con, &["TTL", "g"])?, -1);
     assert_eq!(
-        error(&mut con, &["GETEX", "g", "EX", "0"]),
+        refused(&mut con, &["GETEX", "g", "EX", "0"]),
         "ERR invalid expire time in 'getex' command"
     );
     assert_eq!(
-        error(&mut con, &["GETEX", "g", "EX", "5", "PERSIST"]),
+        refused(&mut con, &["GETEX", "g", "EX", "5", "PERSIST"]),
         "ERR syntax error"
     );
     assert_eq!(
-        error(&mut con, &["GETEX", "g", "KEEPTTL"]),
+        refused(&mut con, &["GETEX", "g", "KEEPTTL"]),
         "ERR syntax error"
     );
     assert_eq!(

@@ -557,6 +557,9 @@ impl Inner {
         batch: &WriteBatch,
         locks: &mut KeyLocks<'_>,
     ) -> std::result::Result<(), (EngineError, Option<u64>)> {
+        if !batch.has_conditions() {
+            return Ok(());
+        }
         let now_ms = (!batch.sees_expired()).then(|| self.config.clock.now_ms());
         for (key, expect) in batch.conditions() {
             let current = locks

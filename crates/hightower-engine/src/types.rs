@@ -350,6 +350,11 @@ impl WriteBatch {
         })
     }
 
+    /// Whether any mutation or check has a condition.
+    pub(crate) fn has_conditions(&self) -> bool {
+        !self.conditions.is_empty()
+    }
+
     /// The conditions with their keys: those of conditional mutations
     /// and those of checks.
     pub(crate) fn conditions(&self) -> impl Iterator<Item = (&[u8], Expect)> + '_ {

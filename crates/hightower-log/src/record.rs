@@ -289,12 +289,11 @@ impl<'a> Mutation<'a> {
 
     /// Encoded size of this mutation as a record.
     pub fn encoded_len(&self) -> usize {
-        let expiry = if self.expires_at_ms().is_some() {
-            EXPIRY_BYTES
-        } else {
-            0
-        };
-        RECORD_HEADER_BYTES + self.key().len() + expiry + self.value().map_or(0, <[u8]>::len)
+        record_bytes(
+            self.kind(),
+            self.key().len(),
+            self.value().map_or(0, <[u8]>::len),
+        )
     }
 }
 
@@ -382,14 +381,14 @@ impl FrameHeader {
 
     /// Total bytes of the frame, header included.
     pub fn frame_len(&self) -> u64 {
-        let body = match self.kind {
-            RecordKind::Put | RecordKind::Delete => self.key_len as u64 + self.value_len as u64,
-            RecordKind::PutExpiring => {
-                self.key_len as u64 + EXPIRY_BYTES as u64 + self.value_len as u64
+        match self.kind {
+            RecordKind::Put | RecordKind::Delete | RecordKind::PutExpiring => {
+                record_bytes(self.kind, self.key_len as usize, self.value_len as usize) as u64
             }
-            RecordKind::Batch | RecordKind::Footer => self.value_len as u64,
-        };
-        RECORD_HEADER_BYTES as u64 + body
+            RecordKind::Batch | RecordKind::Footer => {
+                RECORD_HEADER_BYTES as u64 + self.value_len as u64
+            }
+        }
     }
 }
 
@@ -417,12 +416,7 @@ impl RecordRef<'_> {
 
     /// Length of the encoded record, header included.
     pub fn encoded_len(&self) -> usize {
-        let expiry = if self.expires_at_ms.is_some() {
-            EXPIRY_BYTES
-        } else {
-            0
-        };
-        RECORD_HEADER_BYTES + self.key.len() + expiry + self.value.len()
+        record_bytes(self.kind, self.key.len(), self.value.len())
     }
 }
 
@@ -458,12 +452,25 @@ fn put_body(out: &mut Vec<u8>, mutation: &Mutation<'_>) {
 /// included, from its kind and length fields; `None` for a kind that is
 /// not a put or delete.
 fn record_len(header: &[u8]) -> Option<usize> {
-    let body = read_u32(header, 12) as usize + read_u32(header, 16) as usize;
-    match RecordKind::from_u8(header[8]).ok()? {
-        RecordKind::Put | RecordKind::Delete => Some(RECORD_HEADER_BYTES + body),
-        RecordKind::PutExpiring => Some(RECORD_HEADER_BYTES + EXPIRY_BYTES + body),
+    let kind = RecordKind::from_u8(header[8]).ok()?;
+    let (key_len, value_len) = (read_u32(header, 12) as usize, read_u32(header, 16) as usize);
+    match kind {
+        RecordKind::Put | RecordKind::Delete | RecordKind::PutExpiring => {
+            Some(record_bytes(kind, key_len, value_len))
+        }
         RecordKind::Batch | RecordKind::Footer => None,
     }
+}
+
+/// Bytes of a put or delete record of `kind`, header included: the key,
+/// an expiring put's expiry time, the value.
+fn record_bytes(kind: RecordKind, key_len: usize, value_len: usize) -> usize {
+    let expiry = if kind == RecordKind::PutExpiring {
+        EXPIRY_BYTES
+    } else {
+        0
+    };
+    RECORD_HEADER_BYTES + key_len + expiry + value_len
 }
 
 /// Appends one put or delete record to `out`; returns its length. The caller
@@ -917,46 +924,29 @@ mod tests {
     }
 
     #[test]
-    fn every_flipped_bit_of_an_expiring_put_is_detected() {
-        let mut buf = Vec::new();
-        let put = Mutation::PutExpiring {
+    fn every_flipped_bit_is_detected() {
+        let put = Mutation::Put {
+            key: b"key",
+            value: b"value",
+        };
+        let expiring = Mutation::PutExpiring {
             key: b"key",
             value: b"value",
             expires_at_ms: 42,
         };
-        encode_record(&mut buf, 1, &put, &CHECKSUMS);
-        for byte in 0..buf.len() {
-            for bit in 0..8 {
-                let mut bad = buf.clone();
-                bad[byte] ^= 1 << bit;
-                assert!(
-                    decode_frame(&bad, &Limits::default(), &CHECKSUMS).is_err(),
-                    "flip at {byte}:{bit}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn every_flipped_bit_is_detected() {
-        let mut buf = Vec::new();
-        encode_record(
-            &mut buf,
-            1,
-            &Mutation::Put {
-                key: b"key",
-                value: b"value",
-            },
-            &CHECKSUMS,
-        );
-        for byte in 0..buf.len() {
-            for bit in 0..8 {
-                let mut bad = buf.clone();
-                bad[byte] ^= 1 << bit;
-                assert!(
-                    decode_frame(&bad, &Limits::default(), &CHECKSUMS).is_err(),
-                    "flip at {byte}:{bit}"
-                );
+        for mutation in [put, expiring] {
+            let mut buf = Vec::new();
+            encode_record(&mut buf, 1, &mutation, &CHECKSUMS);
+            for byte in 0..buf.len() {
+                for bit in 0..8 {
+                    let mut bad = buf.clone();
+                    bad[byte] ^= 1 << bit;
+                    assert!(
+                        decode_frame(&bad, &Limits::default(), &CHECKSUMS).is_err(),
+                        "{:?}: flip at {byte}:{bit}",
+                        mutation.kind()
+                    );
+                }
             }
         }
     }

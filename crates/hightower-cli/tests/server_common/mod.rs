@@ -225,6 +225,30 @@ pub(crate) fn error_text(error: &redis::RedisError) -> String {
     }
 }
 
+/// A `redis` command from its words.
+pub(crate) fn command_of(args: &[&str]) -> redis::Cmd {
+    let mut command = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        command.arg(*arg);
+    }
+    command
+}
+
+/// Runs the command `args` and decodes its reply as `T`.
+pub(crate) fn query<T: redis::FromRedisValue>(
+    con: &mut redis::Connection,
+    args: &[&str],
+) -> Result<T> {
+    Ok(command_of(args).query(con)?)
+}
+
+/// Runs the command `args`, which must fail; returns the error as the
+/// server sent it.
+pub(crate) fn refused(con: &mut redis::Connection, args: &[&str]) -> String {
+    let outcome = command_of(args).query::<redis::Value>(con);
+    error_text(&outcome.expect_err("an error"))
+}
+
 /// Reads one whole RESP2 or RESP3 value from a raw socket, decoded with
 /// the server's own decoder.
 pub(crate) fn read_value(stream: &mut TcpStream) -> Result<Value> {
