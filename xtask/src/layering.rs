@@ -1,9 +1,9 @@
 //! The dependency-direction check: hightower crates depend strictly downward.
 //!
 //! The layer order, lowest first, is
-//! log < index < compact < engine < {auth, repl} < server < cli < hightower.
+//! log < index < compact < engine < {auth, repl} < {raft, server} < cli < hightower.
 //! `hightower-auth` and `hightower-repl` share a layer, so neither may depend
-//! on the other. Normal and build dependencies count; dev-dependencies are
+//! on the other; so do `hightower-raft` and `hightower-server`. Normal and build dependencies count; dev-dependencies are
 //! exempt because tests of a low layer may drive it through a higher one.
 //!
 //! Every workspace member must be either in [`LAYERS`] or in [`TOOLS`]: a new
@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("hightower-engine", 3),
     ("hightower-auth", 4),
     ("hightower-repl", 4),
+    ("hightower-raft", 5),
     ("hightower-server", 5),
     ("hightower-cli", 6),
     ("hightower", 7),

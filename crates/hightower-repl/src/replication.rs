@@ -66,6 +66,24 @@ pub enum ReplError {
         /// The leader this node knows of.
         leader: Option<NodeId>,
     },
+    /// The group cannot take the request now: no leader is elected, the
+    /// node is shutting down, or its Raft core stopped. Nothing was
+    /// written by this node; a write may still commit if it reached the
+    /// log before the failure, so a retry should be idempotent or
+    /// conditional. [`LocalReplication`] never returns it.
+    #[error("the replication group is unavailable: {reason}")]
+    Unavailable {
+        /// What failed.
+        reason: String,
+    },
+    /// The request breaks a rule of the group (a reserved key, an entry
+    /// handed to a node whose entries come from its own log) and was not
+    /// applied anywhere.
+    #[error("refused: {reason}")]
+    Refused {
+        /// The rule broken.
+        reason: String,
+    },
     /// Every version of the entry is at or below the applied version: it
     /// was applied before and nothing was written now. `committed` is
     /// what the entry got then.

@@ -1,0 +1,296 @@
+//! [`RaftNode`]: one member of a Raft group, its log store and state
+//! machine, and the replication traits of `hightower-repl` over them.
+//!
+//! The async methods ([`RaftNode::write`], [`RaftNode::read_barrier`],
+//! ...) are the native interface. The traits are blocking: they hand the
+//! work to the node's runtime and wait for it on a channel, so they must
+//! be called from a thread that is not one of that runtime's workers.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use hightower_engine::{Command, Committed, EngineError, KeyDisplay, KeyValue, Versioned};
+use hightower_repl::{
+    CommandSubmitter, LogEntry, NodeId, ReplError, ReplicaSnapshot, ReplicationHandle, Role,
+    SnapshotProvider,
+};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::network::RaftNetworkFactory;
+use openraft::{RaftMetrics, ServerState};
+use tokio::runtime::Handle;
+
+use crate::log_store::{LogStoreOptions, RaftLogStore};
+use crate::state_machine::{EngineStateMachine, MachineEngine, check_request};
+use crate::types::{Node, Raft, RaftConfig, Request, Response, TypeConfig};
+
+/// The log's directory under a node's Raft directory.
+pub const LOG_DIR: &str = "log";
+/// The snapshot's directory under a node's Raft directory.
+pub const SNAPSHOT_DIR: &str = "snapshot";
+
+/// One running member of a Raft group.
+#[derive(Clone)]
+pub struct RaftNode {
+    id: NodeId,
+    raft: Raft,
+    machine: EngineStateMachine,
+    log: RaftLogStore,
+    runtime: Handle,
+}
+
+impl std::fmt::Debug for RaftNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftNode")
+            .field("id", &self.id)
+            .field("log", &self.log)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(reason: impl std::fmt::Display) -> ReplError {
+    ReplError::Unavailable {
+        reason: reason.to_string(),
+    }
+}
+
+/// What a write's error means to a client.
+fn write_error(error: RaftError<NodeId, ClientWriteError<NodeId, Node>>) -> ReplError {
+    match error {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => ReplError::NotLeader {
+            leader: forward.leader_id,
+        },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(error)) => ReplError::Refused {
+            reason: error.to_string(),
+        },
+        RaftError::Fatal(fatal) => unavailable(fatal),
+    }
+}
+
+impl RaftNode {
+    /// Starts node `id` with its log and snapshot under `raft_dir` and
+    /// its state machine over `engine`, talking to the others through
+    /// `network`. Must run inside a tokio runtime, which then runs the
+    /// node's tasks. A node that has never been a member waits to be
+    /// initialized ([`RaftNode::initialize`]) or added by a leader.
+    pub async fn start<N: RaftNetworkFactory<TypeConfig>>(
+        id: NodeId,
+        raft_dir: &Path,
+        engine: Arc<dyn MachineEngine>,
+        network: N,
+        config: Arc<RaftConfig>,
+        log_options: LogStoreOptions,
+    ) -> Result<Self, ReplError> {
+        let vfs = log_options.vfs.clone();
+        let log =
+            RaftLogStore::open_with(raft_dir.join(LOG_DIR), log_options).map_err(unavailable)?;
+        let machine = EngineStateMachine::open(engine, vfs, raft_dir.join(SNAPSHOT_DIR))
+            .map_err(unavailable)?;
+        let raft = Raft::new(id, config, network, log.clone(), machine.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(RaftNode {
+            id,
+            raft,
+            machine,
+            log,
+            runtime: Handle::current(),
+        })
+    }
+
+    /// Raft's own handle, for what this type does not wrap.
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The log store.
+    pub fn log_store(&self) -> &RaftLogStore {
+        &self.log
+    }
+
+    /// The engine the state machine applies to.
+    pub fn engine(&self) -> &Arc<dyn MachineEngine> {
+        self.machine.engine()
+    }
+
+    /// What the node reports of itself now.
+    pub fn metrics(&self) -> RaftMetrics<NodeId, Node> {
+        self.raft.metrics().borrow().clone()
+    }
+
+    /// Forms a new group of `members` with this node in it. Only on the
+    /// first start of a group, and on one node (or on every node with the
+    /// same members); a node that holds any log refuses.
+    pub async fn initialize(&self, members: BTreeMap<NodeId, Node>) -> Result<(), ReplError> {
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|error| ReplError::Refused {
+                reason: error.to_string(),
+            })
+    }
+
+    /// Replicates `commands` as one atomic batch through the leader and
+    /// returns once a majority has it and this node applied it, command
+    /// `i` that writes at `first_version + i`. A condition that does not
+    /// hold comes back as the engine's `VersionConflict`.
+    pub async fn write(&self, commands: Vec<Command>) -> Result<Committed, ReplError> {
+        let request = Request::new(commands);
+        check_request(&request).map_err(|reason| ReplError::Refused { reason })?;
+        let reply = self.raft.client_write(request).await.map_err(write_error)?;
+        match reply.data {
+            Response::Applied {
+                first_version,
+                count,
+            } => Ok(Committed {
+                first_version,
+                count,
+            }),
+            Response::Conflict {
+                key,
+                expected,
+                actual,
+            } => Err(ReplError::Engine(EngineError::VersionConflict {
+                key: KeyDisplay(key),
+                expected: expected.into(),
+                actual,
+            })),
+            Response::Refused { reason } => Err(ReplError::Refused { reason }),
+            Response::Membership => Err(unavailable(
+                "a client write was applied as a membership entry",
+            )),
+        }
+    }
+
+    /// Returns once this node is sure it is the leader and has applied
+    /// every write committed before the call: a read after it is
+    /// linearizable.
+    pub async fn read_barrier(&self) -> Result<(), ReplError> {
+        self.raft
+            .ensure_linearizable()
+            .await
+            .map(|_| ())
+            .map_err(|error| match error {
+                RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
+                    forward,
+                )) => ReplError::NotLeader {
+                    leader: forward.leader_id,
+                },
+                other => unavailable(other),
+            })
+    }
+
+    /// A linearizable read of `key`, through the leader.
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Versioned>, ReplError> {
+        self.read_barrier().await?;
+        Ok(self.engine().get(key)?)
+    }
+
+    /// Adds `id` at `node` as a learner and waits until it caught up.
+    pub async fn add_learner(&self, id: NodeId, node: Node) -> Result<(), ReplError> {
+        self.raft
+            .add_learner(id, node, true)
+            .await
+            .map(|_| ())
+            .map_err(write_error)
+    }
+
+    /// Makes `voters` the voting members, through joint consensus;
+    /// members left out stay as learners when `keep_as_learners`.
+    pub async fn change_membership(
+        &self,
+        voters: std::collections::BTreeSet<NodeId>,
+        keep_as_learners: bool,
+    ) -> Result<(), ReplError> {
+        self.raft
+            .change_membership(voters, keep_as_learners)
+            .await
+            .map(|_| ())
+            .map_err(write_error)
+    }
+
+    /// Stops the node's Raft tasks. The log and the engine stay as they
+    /// are on disk.
+    pub async fn shutdown(&self) -> Result<(), ReplError> {
+        self.raft.shutdown().await.map_err(unavailable)
+    }
+
+    /// Runs `work` on the node's runtime and waits for it from this
+    /// thread.
+    fn blocking<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, ReplError>> + Send + 'static,
+    ) -> Result<T, ReplError> {
+        let (done, outcome) = std::sync::mpsc::sync_channel(1);
+        self.runtime.spawn(async move {
+            // The caller may have stopped waiting; nothing to do then.
+            let _ = done.send(work.await);
+        });
+        outcome
+            .recv()
+            .map_err(|_| unavailable("the node's runtime stopped"))?
+    }
+}
+
+impl CommandSubmitter for RaftNode {
+    fn submit(&self, commands: Vec<Command>) -> Result<Committed, ReplError> {
+        let node = self.clone();
+        self.blocking(async move { node.write(commands).await })
+    }
+}
+
+impl ReplicationHandle for RaftNode {
+    fn node_id(&self) -> NodeId {
+        self.id
+    }
+
+    fn role(&self) -> Role {
+        match self.raft.metrics().borrow().state {
+            ServerState::Leader => Role::Leader,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Learner => Role::Learner,
+            ServerState::Follower | ServerState::Shutdown => Role::Follower,
+        }
+    }
+
+    fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    fn applied_version(&self) -> u64 {
+        self.engine().latest_version()
+    }
+
+    fn apply_entry(&self, entry: LogEntry) -> Result<Committed, ReplError> {
+        Err(ReplError::Refused {
+            reason: format!(
+                "entry at version {}: a Raft node applies only what its own log commits",
+                entry.first_version
+            ),
+        })
+    }
+}
+
+impl SnapshotProvider for RaftNode {
+    fn latest_version(&self) -> u64 {
+        self.engine().latest_version()
+    }
+
+    fn snapshot(&self) -> Result<ReplicaSnapshot, ReplError> {
+        let engine = self.engine();
+        let held = engine.hold_compaction();
+        Ok(ReplicaSnapshot::new(engine.snapshot_state()?).holding(held))
+    }
+
+    fn install(
+        &self,
+        version: u64,
+        _entries: &mut dyn Iterator<Item = KeyValue>,
+    ) -> Result<(), ReplError> {
+        Err(ReplError::Refused {
+            reason: format!(
+                "snapshot at version {version}: a Raft node installs only snapshots its leader sends"
+            ),
+        })
+    }
+}
