@@ -87,6 +87,20 @@ pub(crate) enum Command {
     User(UserArgs),
     /// Manage API keys: create, revoke, list.
     Apikey(ApiKeyArgs),
+    /// Raft group tools: new-secret.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// The `cluster` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Write a new random cluster secret to FILE (mode 0600), for
+    /// `serve --cluster-secret-file` on every node of a group.
+    NewSecret {
+        /// The file to create; it must not exist.
+        file: std::path::PathBuf,
+    },
 }
 
 /// Compare-and-set conditions of `put` and `del`.

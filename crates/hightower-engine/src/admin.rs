@@ -1,5 +1,6 @@
-//! [`AdminEngine`] for [`SingleNodeEngine`], and [`SegmentInfo`], the
-//! report on one segment that it hands out instead of the segment itself.
+//! [`AdminEngine`] for [`SingleNodeEngine`], [`SegmentInfo`], the report
+//! on one segment that it hands out instead of the segment itself, and
+//! [`ReplicationStatus`], what a replicated engine reports of its group.
 
 use std::path::PathBuf;
 
@@ -12,6 +13,30 @@ use crate::error::Result;
 use crate::metrics::MetricsSnapshot;
 use crate::storage::RecoveryInfo;
 use crate::traits::AdminEngine;
+
+/// Where a node of a replication group stands, as `INFO replication`
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationStatus {
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub role: &'static str,
+    /// This node's id.
+    pub node_id: u64,
+    /// The current term.
+    pub term: u64,
+    /// The leader this node knows of.
+    pub leader_id: Option<u64>,
+    /// The leader's client address, when known.
+    pub leader_addr: Option<String>,
+    /// The index of the last entry known committed.
+    pub commit_index: Option<u64>,
+    /// The index of the last entry applied here.
+    pub applied_index: Option<u64>,
+    /// The index of the last entry in this node's log.
+    pub last_log_index: Option<u64>,
+    /// The voting members' ids.
+    pub voters: Vec<u64>,
+}
 
 /// One segment of the store as it was when [`AdminEngine::segments`] was
 /// called: a copy, so holding it keeps no file open.

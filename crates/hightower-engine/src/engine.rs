@@ -612,6 +612,7 @@ impl Inner {
             segments,
             now_ms: self.config.clock.now_ms(),
             expiries: self.storage.expiries().clone(),
+            hidden: None,
         }
     }
 

@@ -11,6 +11,15 @@ pub enum EngineError {
     /// The log layer failed (I/O, corruption, size limits).
     #[error(transparent)]
     Log(#[from] hightower_log::LogError),
+    /// The engine cannot take the request now: a replicated engine with
+    /// no leader, or whose group lost its majority. Nothing is known to
+    /// have been written; retry later (a write may still land if it
+    /// reached the group's log before the failure).
+    #[error("{reason}")]
+    Unavailable {
+        /// What failed, for the client.
+        reason: String,
+    },
     /// A conditional write found another version; nothing was written.
     #[error("version conflict on key {key:?}: expected {expected}, found {}", .actual.map_or("absent".to_string(), |v| format!("version {v}")))]
     VersionConflict {

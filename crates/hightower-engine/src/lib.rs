@@ -101,7 +101,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use admin::{FooterInfo, SegmentInfo};
+pub use admin::{FooterInfo, ReplicationStatus, SegmentInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Durability, EngineConfig};
 pub use engine::SingleNodeEngine;

@@ -25,6 +25,9 @@ pub struct ReadView {
     /// Unix epoch.
     pub(crate) now_ms: u64,
     pub(crate) expiries: Arc<ExpiryTable>,
+    /// Keys under this prefix are not in the view (see
+    /// [`ReadView::hiding`]).
+    pub(crate) hidden: Option<&'static [u8]>,
 }
 
 impl ReadView {
@@ -39,20 +42,38 @@ impl ReadView {
         self.now_ms
     }
 
+    /// The same view without the keys under `prefix`: the keys a layer
+    /// keeps for itself beside its clients' (a replicated engine's
+    /// metadata), which no read through the view then sees.
+    pub fn hiding(mut self, prefix: &'static [u8]) -> Self {
+        self.hidden = Some(prefix);
+        self
+    }
+
+    fn is_hidden(&self, key: &[u8]) -> bool {
+        self.hidden.is_some_and(|prefix| key.starts_with(prefix))
+    }
+
     /// Number of keys in the index, counting keys whose expiry time has
     /// come but which the sweep has not yet deleted (as Redis's `DBSIZE`
     /// does).
     pub fn len(&self) -> usize {
-        self.index.len()
+        let hidden = self
+            .hidden
+            .map_or(0, |prefix| self.index.prefix(prefix).count());
+        self.index.len() - hidden
     }
 
     /// Whether the view holds no keys.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len() == 0
     }
 
     /// The value of `key` in this view.
     pub fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {
+        if self.is_hidden(key) {
+            return Ok(None);
+        }
         let Some(entry) = self.index.get(key) else {
             return Ok(None);
         };
@@ -61,6 +82,9 @@ impl ReadView {
     }
 
     fn read(&self, (key, entry): (Key, Entry)) -> Option<Result<KeyValue>> {
+        if self.is_hidden(&key) {
+            return None;
+        }
         let versioned = match read_entry(&self.segments, &key, entry) {
             Ok(versioned) => versioned,
             Err(e) => return Some(Err(e)),
@@ -106,7 +130,7 @@ impl ReadView {
     ) -> impl Iterator<Item = (Key, u64)> + '_ {
         self.index
             .range(start, end)
-            .filter(|(key, entry)| self.is_live(key, *entry))
+            .filter(|(key, entry)| !self.is_hidden(key) && self.is_live(key, *entry))
             .map(|(key, entry)| (key, entry.version))
     }
 
@@ -114,6 +138,9 @@ impl ReadView {
     /// key is absent; reads no value (unless the key expires and the
     /// view is older than the engine's table of expiry times).
     pub fn version_of(&self, key: &[u8]) -> Option<u64> {
+        if self.is_hidden(key) {
+            return None;
+        }
         self.index
             .get(key)
             .filter(|entry| self.is_live(key, *entry))
@@ -123,6 +150,9 @@ impl ReadView {
     /// When `key` expires in this view: `None` when the key is absent,
     /// `Some(None)` when it never expires.
     pub fn expiry_of(&self, key: &[u8]) -> Result<Option<Option<u64>>> {
+        if self.is_hidden(key) {
+            return Ok(None);
+        }
         let Some(entry) = self.index.get(key) else {
             return Ok(None);
         };

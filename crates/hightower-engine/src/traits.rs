@@ -204,6 +204,12 @@ pub trait AdminEngine: Send + Sync {
         None
     }
 
+    /// Where this node stands in its replication group; `None` for an
+    /// engine on its own.
+    fn replication(&self) -> Option<crate::admin::ReplicationStatus> {
+        None
+    }
+
     /// Checks every checksum (and the footer, when sealed) of one segment;
     /// `Ok(None)` when the store has no segment `segment_id` (any more).
     fn verify_segment(&self, segment_id: u32) -> Result<Option<VerifyReport>>;

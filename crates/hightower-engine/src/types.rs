@@ -374,6 +374,41 @@ impl WriteBatch {
         })
     }
 
+    /// The batch as commands, in the order they were added: each mutation
+    /// with its condition, then the checks. Committing them with
+    /// [`crate::KvEngine::submit_batch`] does what committing the batch
+    /// does (an engine that forwards batches elsewhere needs them so).
+    pub fn to_commands(&self) -> Vec<Command> {
+        let condition_of = |offset: usize| {
+            self.conditions
+                .iter()
+                .find(|(on, _)| *on == ConditionOn::Record(offset))
+                .map_or(Expect::Any, |&(_, expect)| expect)
+        };
+        let mutations = hightower_log::record::UnsealedRecords::new(&self.records).map(|record| {
+            let record = record.expect("a write batch holds only records it encoded");
+            let expect = condition_of(record.offset);
+            let key = record.mutation.key().to_vec();
+            match record.mutation.value() {
+                Some(value) => Command::Put {
+                    key,
+                    value: value.to_vec(),
+                    expect,
+                    expires_at_ms: record.mutation.expires_at_ms(),
+                },
+                None => Command::Delete { key, expect },
+            }
+        });
+        let checks = self.conditions.iter().filter_map(|&(on, expect)| match on {
+            ConditionOn::Check(start, len) => Some(Command::Check {
+                key: self.checked_keys[start..start + len].to_vec(),
+                expect,
+            }),
+            ConditionOn::Record(_) => None,
+        });
+        mutations.chain(checks).collect()
+    }
+
     /// Every key the batch writes or checks (the keys whose locks a commit
     /// takes), repeats included.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
@@ -412,6 +447,22 @@ impl From<&[Command]> for WriteBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_batch_gives_back_its_commands() {
+        let commands = vec![
+            Command::put(b"a".to_vec(), b"1".to_vec()),
+            Command::delete(b"b".to_vec()).expecting(Expect::Version(3)),
+            Command::put_expiring(b"c".to_vec(), b"3".to_vec(), 1_000).expecting(Expect::Absent),
+            Command::Check {
+                key: b"d".to_vec(),
+                expect: Expect::Version(7),
+            },
+        ];
+        let batch = WriteBatch::from(commands.as_slice());
+        assert_eq!(batch.to_commands(), commands);
+        assert!(WriteBatch::new().to_commands().is_empty());
+    }
 
     #[test]
     fn a_write_batch_holds_what_was_added_in_order() {

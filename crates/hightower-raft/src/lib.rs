@@ -57,13 +57,17 @@
 // crate's own helpers return it too rather than convert at every call.
 #![allow(clippy::result_large_err)]
 
+pub mod engine;
 pub mod log_store;
+pub mod network;
 pub mod node;
 pub mod router;
 pub mod state_machine;
 pub mod types;
 
+pub use engine::ReplicatedEngine;
 pub use log_store::{LogStoreOptions, RaftLogStore};
+pub use network::{ClusterSecret, RaftListener, TcpNetwork};
 pub use node::RaftNode;
 pub use router::Router;
 pub use state_machine::{

@@ -238,6 +238,11 @@ impl RaftLogStore {
         &self.shared.dir
     }
 
+    /// The committed log id last saved.
+    pub fn committed(&self) -> Option<LogId> {
+        self.shared.state.lock().committed
+    }
+
     /// Number of segment files the log keeps now.
     pub fn segment_count(&self) -> usize {
         self.shared.state.lock().segments.len()

@@ -6,9 +6,10 @@
 //! work to the node's runtime and wait for it on a channel, so they must
 //! be called from a thread that is not one of that runtime's workers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hightower_engine::{Command, Committed, EngineError, KeyDisplay, KeyValue, Versioned};
 use hightower_repl::{
@@ -18,9 +19,11 @@ use hightower_repl::{
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::network::RaftNetworkFactory;
 use openraft::{RaftMetrics, ServerState};
+use parking_lot::Mutex;
 use tokio::runtime::Handle;
 
 use crate::log_store::{LogStoreOptions, RaftLogStore};
+use crate::network::{RpcRequest, RpcResponse, TcpLink, TcpNetwork};
 use crate::state_machine::{EngineStateMachine, MachineEngine, check_request};
 use crate::types::{Node, Raft, RaftConfig, Request, Response, TypeConfig};
 
@@ -28,6 +31,12 @@ use crate::types::{Node, Raft, RaftConfig, Request, Response, TypeConfig};
 pub const LOG_DIR: &str = "log";
 /// The snapshot's directory under a node's Raft directory.
 pub const SNAPSHOT_DIR: &str = "snapshot";
+
+/// How long a write or a read point forwarded to the leader may take.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Idle links to one leader kept for the next forwarded request.
+const IDLE_LINKS_MAX: usize = 16;
 
 /// One running member of a Raft group.
 #[derive(Clone)]
@@ -37,6 +46,40 @@ pub struct RaftNode {
     machine: EngineStateMachine,
     log: RaftLogStore,
     runtime: Handle,
+    forwarder: Option<Arc<Forwarder>>,
+}
+
+/// Sends what a follower cannot do itself to the leader.
+struct Forwarder {
+    network: TcpNetwork,
+    idle: Mutex<HashMap<NodeId, Vec<TcpLink>>>,
+}
+
+impl Forwarder {
+    async fn call(
+        &self,
+        leader: NodeId,
+        node: &Node,
+        request: RpcRequest,
+    ) -> Result<RpcResponse, ReplError> {
+        let link = self.idle.lock().get_mut(&leader).and_then(Vec::pop);
+        let mut link = link.unwrap_or_else(|| self.network.link(leader, node.addr.clone()));
+        let response = link
+            .call(&request, FORWARD_TIMEOUT)
+            .await
+            .map_err(|error| {
+                unavailable(format!(
+                    "the leader, node {leader} at {}, did not answer: {error}",
+                    node.addr
+                ))
+            })?;
+        let mut idle = self.idle.lock();
+        let links = idle.entry(leader).or_default();
+        if links.len() < IDLE_LINKS_MAX {
+            links.push(link);
+        }
+        Ok(response)
+    }
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -95,7 +138,33 @@ impl RaftNode {
             machine,
             log,
             runtime: Handle::current(),
+            forwarder: None,
         })
+    }
+
+    /// The same node, sending writes and read points it gets as a
+    /// follower to the leader over `network` (without it, a follower
+    /// answers them with [`ReplError::NotLeader`]).
+    pub fn forwarding_through(mut self, network: TcpNetwork) -> Self {
+        self.forwarder = Some(Arc::new(Forwarder {
+            network,
+            idle: Mutex::new(HashMap::new()),
+        }));
+        self
+    }
+
+    /// The leader this node knows of, with its address, when it is another
+    /// node and this one can forward to it.
+    fn forward_target(&self) -> Option<(&Forwarder, NodeId, Node)> {
+        let forwarder = self.forwarder.as_deref()?;
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader.filter(|&leader| leader != self.id)?;
+        let node = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)?
+            .clone();
+        Some((forwarder, leader, node))
     }
 
     /// Raft's own handle, for what this type does not wrap.
@@ -118,6 +187,35 @@ impl RaftNode {
         self.raft.metrics().borrow().clone()
     }
 
+    /// Where this node stands in its group now.
+    pub fn status(&self) -> hightower_engine::ReplicationStatus {
+        let metrics = self.metrics();
+        let role = match metrics.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        let membership = metrics.membership_config.membership();
+        let leader_addr = metrics
+            .current_leader
+            .and_then(|leader| membership.get_node(&leader))
+            .map(|node| node.addr.clone());
+        let commit_index = self.log.committed().map(|id| id.index);
+        hightower_engine::ReplicationStatus {
+            role,
+            node_id: self.id,
+            term: metrics.current_term,
+            leader_id: metrics.current_leader,
+            leader_addr,
+            commit_index,
+            applied_index: metrics.last_applied.map(|id| id.index),
+            last_log_index: metrics.last_log_index,
+            voters: membership.voter_ids().collect(),
+        }
+    }
+
     /// Forms a new group of `members` with this node in it. Only on the
     /// first start of a group, and on one node (or on every node with the
     /// same members); a node that holds any log refuses.
@@ -137,7 +235,18 @@ impl RaftNode {
     pub async fn write(&self, commands: Vec<Command>) -> Result<Committed, ReplError> {
         let request = Request::new(commands);
         check_request(&request).map_err(|reason| ReplError::Refused { reason })?;
-        let reply = self.raft.client_write(request).await.map_err(write_error)?;
+        let reply = match self.forward_target() {
+            Some((forwarder, leader, node)) => {
+                match forwarder
+                    .call(leader, &node, RpcRequest::ClientWrite(request))
+                    .await?
+                {
+                    RpcResponse::ClientWrite(outcome) => outcome.map_err(write_error)?,
+                    _ => return Err(unavailable("the leader answered another request")),
+                }
+            }
+            None => self.raft.client_write(request).await.map_err(write_error)?,
+        };
         match reply.data {
             Response::Applied {
                 first_version,
@@ -165,19 +274,36 @@ impl RaftNode {
     /// Returns once this node is sure it is the leader and has applied
     /// every write committed before the call: a read after it is
     /// linearizable.
+    ///
+    /// On a follower that can forward, the leader names the point (the
+    /// log id it has applied once it confirmed its leadership) and the
+    /// follower waits until it applied that far itself.
     pub async fn read_barrier(&self) -> Result<(), ReplError> {
-        self.raft
-            .ensure_linearizable()
-            .await
-            .map(|_| ())
-            .map_err(|error| match error {
-                RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
-                    forward,
-                )) => ReplError::NotLeader {
+        let outcome = match self.forward_target() {
+            Some((forwarder, leader, node)) => {
+                match forwarder.call(leader, &node, RpcRequest::ReadIndex).await? {
+                    RpcResponse::ReadIndex(outcome) => outcome,
+                    _ => return Err(unavailable("the leader answered another request")),
+                }
+            }
+            None => self.raft.ensure_linearizable().await,
+        };
+        let point = outcome.map_err(|error| match error {
+            RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(forward)) => {
+                ReplError::NotLeader {
                     leader: forward.leader_id,
-                },
-                other => unavailable(other),
-            })
+                }
+            }
+            other => unavailable(other),
+        })?;
+        if let Some(point) = point {
+            self.raft
+                .wait(Some(FORWARD_TIMEOUT))
+                .applied_index_at_least(Some(point.index), "a read point")
+                .await
+                .map_err(|error| unavailable(format!("catching up to the leader: {error}")))?;
+        }
+        Ok(())
     }
 
     /// A linearizable read of `key`, through the leader.
@@ -217,7 +343,7 @@ impl RaftNode {
 
     /// Runs `work` on the node's runtime and waits for it from this
     /// thread.
-    fn blocking<T: Send + 'static>(
+    pub(crate) fn blocking<T: Send + 'static>(
         &self,
         work: impl std::future::Future<Output = Result<T, ReplError>> + Send + 'static,
     ) -> Result<T, ReplError> {

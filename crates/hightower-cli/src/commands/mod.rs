@@ -8,6 +8,7 @@
 
 mod auth;
 mod bench;
+mod cluster;
 mod compact;
 mod kv;
 mod master_key;
@@ -22,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use hightower_engine::{Durability, EngineConfig, EngineError, SingleNodeEngine};
 
-use crate::cli::{Cli, Command, DurabilityArg};
+use crate::cli::{Cli, ClusterCommand, Command, DurabilityArg};
 
 pub(crate) use kv::KeyNotFound;
 pub(crate) use verify::VerificationFailed;
@@ -88,6 +89,7 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         Command::Compact(args) => compact::run(cli, args),
         Command::Bench(args) => bench::run(cli, args),
         Command::Serve(args) => serve::run(cli, args),
+        Command::Cluster(ClusterCommand::NewSecret { file }) => cluster::new_secret(file),
         Command::User(args) => auth::user(cli, args),
         Command::Apikey(args) => auth::apikey(cli, args),
     }

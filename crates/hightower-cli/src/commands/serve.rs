@@ -15,10 +15,10 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 use clap::parser::ValueSource;
 use hightower_auth::{AuthService, Grant, Permission, SecretHasher};
-use hightower_engine::SingleNodeEngine;
+use hightower_engine::{KvEngine, SingleNodeEngine};
 use hightower_server::server::auth::ServiceAuthorizer;
 use hightower_server::server::config::{DurabilityMode, FileConfig, ServeArgs};
-use hightower_server::server::{Authorizer, OpenAccess, Server, ServerConfig};
+use hightower_server::server::{Authorizer, OpenAccess, ServedEngine, Server, ServerConfig};
 use rand::distr::{Alphanumeric, SampleString};
 use zeroize::Zeroizing;
 
@@ -38,10 +38,14 @@ const ADMIN_PASSWORD_CHARS: usize = 24;
 /// compaction, password checks).
 const BLOCKING_THREADS_MAX: usize = 256;
 
-/// Runs the server until a signal stops it.
+/// Runs the server until a signal stops it: one node on its own, or a
+/// node of a Raft group when cluster settings are given.
 pub(crate) fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
     let config = resolve_config(cli, args)?;
     init_logging(&config);
+    if let Some(cluster) = config.cluster()? {
+        return super::cluster::serve(config, cluster);
+    }
     let engine_config = config.engine_config();
     let engine = Arc::new(
         SingleNodeEngine::with_config(engine_config)
@@ -55,10 +59,29 @@ pub(crate) fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         "engine open"
     );
     let runtime = runtime(&config)?;
+    serve_engine(config, engine.clone(), authorizer, runtime)?;
+    // Everything acknowledged reaches the disk before the process exits,
+    // whatever the durability mode, even if a task that outlived the
+    // runtime's grace still holds a handle on the engine.
+    engine
+        .sync()
+        .context("cannot make the last writes durable at shutdown")?;
+    drop(engine);
+    Ok(())
+}
+
+/// Serves `engine` on `runtime` until a signal, then lets the
+/// connections finish within the grace.
+pub(super) fn serve_engine<E: ServedEngine + 'static>(
+    config: ServerConfig,
+    engine: Arc<E>,
+    authorizer: Arc<dyn Authorizer>,
+    runtime: tokio::runtime::Runtime,
+) -> Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let report = runtime.block_on(async {
         let stop = shutdown_signal()?;
-        let server = Server::bind(config, engine.clone(), authorizer).await?;
+        let server = Server::bind(config, engine, authorizer).await?;
         let addr = server
             .local_addr()
             .context("the listening socket has no address")?;
@@ -79,13 +102,6 @@ pub(crate) fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         connections_aborted = report.connections_aborted,
         "server stopped"
     );
-    // Everything acknowledged reaches the disk before the process exits,
-    // whatever the durability mode, even if a task that outlived the
-    // runtime's grace still holds a handle on the engine.
-    engine
-        .sync()
-        .context("cannot make the last writes durable at shutdown")?;
-    drop(engine);
     Ok(())
 }
 
@@ -117,24 +133,39 @@ fn data_dir_given() -> bool {
 }
 
 fn init_logging(config: &ServerConfig) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let level = config.log_level().unwrap_or(tracing::Level::INFO);
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false)
+    // openraft tells of every election and replication step at info; its
+    // warnings and errors are what an operator needs unless debugging.
+    let raft_level = if level >= tracing::Level::DEBUG {
+        level
+    } else {
+        tracing::Level::WARN.min(level)
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("openraft", raft_level);
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false),
+        )
+        .with(filter)
         .try_init();
 }
 
 /// The authorizer the settings ask for: open access with `--no-auth`,
-/// else the store's users and API keys (creating the first admin user when
-/// there is no user yet).
-fn authorizer(
+/// else the store's users and API keys, with the service itself (to make
+/// the first admin user later).
+pub(super) fn auth_service<E: KvEngine + 'static>(
     config: &ServerConfig,
-    engine: &Arc<SingleNodeEngine>,
-) -> Result<Arc<dyn Authorizer>> {
+    engine: &Arc<E>,
+) -> Result<Option<Arc<AuthService<E>>>> {
     if config.no_auth {
         tracing::warn!(listen = %config.listen, "authentication is off (--no-auth)");
-        return Ok(Arc::new(OpenAccess));
+        return Ok(None);
     }
     let loaded = master_key::load(
         &config.data_dir,
@@ -157,15 +188,49 @@ fn authorizer(
     }
     let encryptor = loaded.encryptor;
     let hasher = SecretHasher::builder().build()?;
-    let service = Arc::new(AuthService::new(engine.clone(), hasher, encryptor));
+    Ok(Some(Arc::new(AuthService::new(
+        engine.clone(),
+        hasher,
+        encryptor,
+    ))))
+}
+
+/// The authorizer over `service`, or open access without one.
+pub(super) fn authorizer_of<E: KvEngine + 'static>(
+    service: Option<Arc<AuthService<E>>>,
+) -> Arc<dyn Authorizer> {
+    match service {
+        Some(service) => Arc::new(ServiceAuthorizer::new(service)),
+        None => Arc::new(OpenAccess),
+    }
+}
+
+/// The authorizer of a node on its own; makes the first admin user when
+/// the store has none.
+fn authorizer(
+    config: &ServerConfig,
+    engine: &Arc<SingleNodeEngine>,
+) -> Result<Arc<dyn Authorizer>> {
+    let service = auth_service(config, engine)?;
+    if let Some(service) = &service {
+        ensure_first_admin(service, &config.data_dir)?;
+    }
+    Ok(authorizer_of(service))
+}
+
+/// Creates the first admin user when the store has no user.
+pub(super) fn ensure_first_admin<E: KvEngine + ?Sized>(
+    service: &AuthService<E>,
+    data_dir: &Path,
+) -> Result<()> {
     if service
         .list_users(1)
         .context("cannot read the users")?
         .is_empty()
     {
-        create_first_admin(&service, &config.data_dir)?;
+        create_first_admin(service, data_dir)?;
     }
-    Ok(Arc::new(ServiceAuthorizer::new(service)))
+    Ok(())
 }
 
 /// Creates the first user, `admin`, with every permission and a random
@@ -173,7 +238,10 @@ fn authorizer(
 /// directory. The password is printed once when standard output is a
 /// terminal; otherwise (a service manager, a pipe) only the file is named,
 /// so that the password does not end up in a journal.
-fn create_first_admin(service: &AuthService<SingleNodeEngine>, data_dir: &Path) -> Result<()> {
+fn create_first_admin<E: KvEngine + ?Sized>(
+    service: &AuthService<E>,
+    data_dir: &Path,
+) -> Result<()> {
     let password =
         Zeroizing::new(Alphanumeric.sample_string(&mut rand::rng(), ADMIN_PASSWORD_CHARS));
     let path = data_dir.join(ADMIN_PASSWORD_FILE);
@@ -206,7 +274,7 @@ fn create_first_admin(service: &AuthService<SingleNodeEngine>, data_dir: &Path) 
     Ok(())
 }
 
-fn runtime(config: &ServerConfig) -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime(config: &ServerConfig) -> Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if config.threads > 0 {
         builder.worker_threads(config.threads);

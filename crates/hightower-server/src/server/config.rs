@@ -203,6 +203,69 @@ fn set_some<T>(target: &mut Option<T>, value: Option<T>) {
     }
 }
 
+/// The settings of a node of a Raft group: `serve` flags and the
+/// `[cluster]` table of the configuration file. None of them given: one
+/// node on its own, as without a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Args)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// This node's id in a Raft group (with --raft-listen, --peer and
+    /// --cluster-secret-file).
+    #[arg(long, value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
+    pub node_id: Option<u64>,
+    /// The address of this node's Raft port.
+    #[arg(long, value_name = "ADDR")]
+    pub raft_listen: Option<SocketAddr>,
+    /// Another node of the group as ID=ADDR (its Raft port); once per node.
+    #[arg(long = "peer", value_name = "ID=ADDR")]
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// The file with the secret every node of the group holds (`hightower
+    /// cluster new-secret FILE` makes one).
+    #[arg(long, value_name = "FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+}
+
+impl ClusterSettings {
+    fn override_with(&mut self, other: &ClusterSettings) {
+        set_some(&mut self.node_id, other.node_id);
+        set_some(&mut self.raft_listen, other.raft_listen);
+        if !other.peers.is_empty() {
+            self.peers.clone_from(&other.peers);
+        }
+        set_some(
+            &mut self.cluster_secret_file,
+            other.cluster_secret_file.clone(),
+        );
+    }
+
+    fn is_empty(&self) -> bool {
+        self == &ClusterSettings::default()
+    }
+}
+
+/// A node's place in its Raft group, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// This node's id.
+    pub node_id: u64,
+    /// Its Raft port.
+    pub raft_listen: SocketAddr,
+    /// The other nodes' ids and Raft addresses.
+    pub peers: std::collections::BTreeMap<u64, String>,
+    /// The cluster secret's file.
+    pub secret_file: PathBuf,
+}
+
+impl ClusterConfig {
+    /// Every node of the group with its Raft address, this one included.
+    pub fn members(&self) -> std::collections::BTreeMap<u64, String> {
+        let mut members = self.peers.clone();
+        members.insert(self.node_id, self.raft_listen.to_string());
+        members
+    }
+}
+
 /// The resolved settings of one server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
@@ -245,6 +308,9 @@ pub struct ServerConfig {
     pub group_read: bool,
     /// The engine's tunables.
     pub store: StoreSettings,
+    /// The node's Raft group settings as given (see
+    /// [`ServerConfig::cluster`]).
+    pub cluster_settings: ClusterSettings,
 }
 
 /// Permission bits of the store's files and directories with `group_read`.
@@ -272,6 +338,7 @@ impl Default for ServerConfig {
             log_level: "info".to_string(),
             group_read: false,
             store: StoreSettings::default(),
+            cluster_settings: ClusterSettings::default(),
         }
     }
 }
@@ -297,6 +364,7 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     pub group_read: Option<bool>,
     pub store: Option<StoreSettings>,
+    pub cluster: Option<ClusterSettings>,
 }
 
 /// The flags of `hightower serve` (besides the global `--data-dir` and
@@ -353,6 +421,9 @@ pub struct ServeArgs {
     /// The engine's tunables.
     #[command(flatten)]
     pub store: StoreSettings,
+    /// The node's Raft group.
+    #[command(flatten)]
+    pub cluster: ClusterSettings,
 }
 
 /// A configuration that cannot be used.
@@ -438,6 +509,9 @@ impl ServerConfig {
         if let Some(store) = &file.store {
             self.store.override_with(store);
         }
+        if let Some(cluster) = &file.cluster {
+            self.cluster_settings.override_with(cluster);
+        }
     }
 
     /// Applies the flags given on the command line. `data_dir` and
@@ -477,6 +551,7 @@ impl ServerConfig {
             self.group_read = true;
         }
         self.store.override_with(&args.store);
+        self.cluster_settings.override_with(&args.cluster);
     }
 
     /// Checks the settings against each other and their ranges.
@@ -514,7 +589,60 @@ impl ServerConfig {
                 "must be one of error, warn, info, debug, trace",
             );
         }
+        self.cluster()?;
         self.store.validate()
+    }
+
+    /// The node's place in a Raft group; `None` when no cluster setting is
+    /// given. A cluster needs the node id, the Raft address and the secret
+    /// file; each peer is `ID=ADDR` with an id other than this node's.
+    pub fn cluster(&self) -> Result<Option<ClusterConfig>, ConfigError> {
+        let settings = &self.cluster_settings;
+        if settings.is_empty() {
+            return Ok(None);
+        }
+        let invalid = |setting, reason: String| ConfigError::Invalid { setting, reason };
+        let needs = |what: &str| format!("a node of a Raft group needs {what}");
+        let node_id = settings
+            .node_id
+            .ok_or_else(|| invalid("node_id", needs("--node-id")))?;
+        let raft_listen = settings
+            .raft_listen
+            .ok_or_else(|| invalid("raft_listen", needs("--raft-listen")))?;
+        let secret_file = settings.cluster_secret_file.clone().ok_or_else(|| {
+            invalid(
+                "cluster_secret_file",
+                needs("--cluster-secret-file (make one with `hightower cluster new-secret FILE`)"),
+            )
+        })?;
+        let mut peers = std::collections::BTreeMap::new();
+        for peer in &settings.peers {
+            let (id, addr) = peer
+                .split_once('=')
+                .ok_or_else(|| invalid("peer", format!("`{peer}` is not ID=ADDR")))?;
+            let id: u64 = id.trim().parse().ok().filter(|&id| id > 0).ok_or_else(|| {
+                invalid("peer", format!("`{peer}`: the id is not a number above 0"))
+            })?;
+            let addr = addr.trim();
+            if addr.is_empty() {
+                return Err(invalid("peer", format!("`{peer}` names no address")));
+            }
+            if id == node_id {
+                return Err(invalid(
+                    "peer",
+                    format!("`{peer}` has this node's own id {node_id}"),
+                ));
+            }
+            if peers.insert(id, addr.to_string()).is_some() {
+                return Err(invalid("peer", format!("node {id} is named twice")));
+            }
+        }
+        Ok(Some(ClusterConfig {
+            node_id,
+            raft_listen,
+            peers,
+            secret_file,
+        }))
     }
 
     /// The log level as a tracing level, `None` when it names none.

@@ -149,6 +149,11 @@ impl CommandError {
 
 impl From<EngineError> for CommandError {
     fn from(error: EngineError) -> Self {
+        if let EngineError::Unavailable { reason } = &error {
+            // What Redis Cluster answers while a slot has no master: the
+            // client retries later.
+            return CommandError(format!("TRYAGAIN {}", one_line(reason)).into());
+        }
         if matches!(
             error,
             EngineError::Poisoned { .. } | EngineError::Io { .. } | EngineError::Closed
@@ -157,6 +162,11 @@ impl From<EngineError> for CommandError {
         }
         CommandError::err(error)
     }
+}
+
+/// `text` with line breaks turned into spaces, so it fits an error reply.
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
 }
 
 /// The result of a command handler.

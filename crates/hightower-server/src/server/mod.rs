@@ -166,7 +166,9 @@ impl Shared {
 
     /// Whether writes wait for an fsync (and so run on the blocking pool).
     fn writes_block(&self) -> bool {
+        // A node of a Raft group waits for its group on every write.
         self.config.durability == DurabilityMode::Sync
+            || self.config.cluster_settings.node_id.is_some()
     }
 
     fn gauges(&self) -> Gauges {

@@ -1,5 +1,5 @@
 //! `INFO [section ...]`: the sections server, clients, stats, persistence,
-//! keyspace and engine, in Redis's `# Section` / `field:value` text form.
+//! replication, keyspace and engine, in Redis's `# Section` / `field:value` text form.
 //! The figures are those of the Prometheus endpoint.
 
 use std::fmt::Write as _;
@@ -18,6 +18,7 @@ const SECTIONS: &[&str] = &[
     "clients",
     "stats",
     "persistence",
+    "replication",
     "keyspace",
     "engine",
 ];
@@ -97,6 +98,7 @@ fn write_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
             }
         }
         "persistence" => write_persistence(ctx, text),
+        "replication" => write_replication(ctx, text),
         "keyspace" => {
             text.push_str("# Keyspace\r\n");
             let n_keys = shared.engine.len();
@@ -110,6 +112,39 @@ fn write_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
         }
         _ => write_engine(ctx, text),
     }
+}
+
+/// A node on its own answers as a Redis master without replicas; a node
+/// of a Raft group tells its role in the group, its term, its leader and
+/// how far its log is committed and applied.
+fn write_replication(ctx: &Ctx<'_>, text: &mut String) {
+    text.push_str("# Replication\r\n");
+    let Some(status) = ctx.shared.engine.replication() else {
+        kv(text, "role", "master");
+        kv(text, "connected_slaves", 0);
+        return;
+    };
+    let index = |index: Option<u64>| index.map_or_else(|| "none".to_string(), |i| i.to_string());
+    kv(text, "role", status.role);
+    kv(text, "node_id", status.node_id);
+    kv(text, "term", status.term);
+    kv(
+        text,
+        "leader_id",
+        status
+            .leader_id
+            .map_or_else(|| "none".to_string(), |id| id.to_string()),
+    );
+    kv(
+        text,
+        "leader_raft_addr",
+        status.leader_addr.as_deref().unwrap_or("none"),
+    );
+    kv(text, "commit_index", index(status.commit_index));
+    kv(text, "applied_index", index(status.applied_index));
+    kv(text, "last_log_index", index(status.last_log_index));
+    let voters: Vec<String> = status.voters.iter().map(u64::to_string).collect();
+    kv(text, "voters", voters.join(","));
 }
 
 fn write_persistence(ctx: &Ctx<'_>, text: &mut String) {

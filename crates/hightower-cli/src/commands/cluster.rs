@@ -1,0 +1,180 @@
+//! A node of a Raft group (`hightower serve --node-id ...`), and
+//! `hightower cluster new-secret FILE`.
+//!
+//! A node keeps its Raft log and snapshot in `<data dir>/raft/` and its
+//! engine in the data directory as a single node does, with the expiry
+//! sweep off (every change goes through the log). The Raft runtime has
+//! threads of its own, apart from the network runtime, since the server's
+//! calls wait for the group. The group forms by itself: on its first
+//! start with an empty log, the node with the lowest id of the members
+//! initializes it with every member; openraft refuses to initialize a
+//! node that holds any log, so a restart never does it again. With
+//! authentication on, that node also makes the first admin user once the
+//! group has a leader.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use hightower_engine::SingleNodeEngine;
+use hightower_raft::types::{Node, RaftConfig};
+use hightower_raft::{
+    ClusterSecret, LogStoreOptions, RaftListener, RaftNode, ReplicatedEngine, TcpNetwork,
+};
+use hightower_server::server::ServerConfig;
+use hightower_server::server::config::ClusterConfig;
+
+use super::master_key::create_owner_only;
+use super::serve::{auth_service, authorizer_of, ensure_first_admin, runtime, serve_engine};
+
+/// The Raft directory under the data directory.
+const RAFT_DIR: &str = "raft";
+
+/// Threads of the Raft runtime.
+const RAFT_THREADS: usize = 2;
+
+/// How long the initializing node waits for a leader to make the first
+/// admin user.
+const FIRST_ADMIN_WAIT: Duration = Duration::from_secs(300);
+
+/// Raft timing: heartbeats every 100 ms, elections after 1 to 2 s of
+/// silence, so a new leader serves writes a few seconds after the old one
+/// died.
+fn raft_config() -> Result<Arc<RaftConfig>> {
+    let config = RaftConfig {
+        cluster_name: "hightower".to_string(),
+        heartbeat_interval: 100,
+        election_timeout_min: 1_000,
+        election_timeout_max: 2_000,
+        ..RaftConfig::default()
+    };
+    Ok(Arc::new(config.validate().context("the Raft settings")?))
+}
+
+/// Reads the cluster secret file.
+fn read_secret(path: &Path) -> Result<ClusterSecret> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the cluster secret file {} (a node of a group needs it; make one with \
+             `hightower cluster new-secret FILE` and copy it to every node)",
+            path.display()
+        )
+    })?;
+    ClusterSecret::from_file_text(&text)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cluster secret file {}", path.display()))
+}
+
+/// `hightower cluster new-secret FILE`: a new random secret, mode 0600.
+pub(crate) fn new_secret(path: &Path) -> Result<()> {
+    if path.exists() {
+        bail!("{} exists; a group's secret is made once", path.display());
+    }
+    let secret = ClusterSecret::generate().context("cannot draw a random secret")?;
+    let mut file = create_owner_only(path)?;
+    file.write_all(secret.to_file_text().as_bytes())?;
+    file.sync_all()?;
+    super::master_key::sync_parent_dir(path)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "wrote a cluster secret to {} (mode 0600): copy it to every node of the group",
+        path.display()
+    )?;
+    Ok(())
+}
+
+/// Runs this node of the group until a signal stops it.
+pub(super) fn serve(config: ServerConfig, cluster: ClusterConfig) -> Result<()> {
+    let secret = read_secret(&cluster.secret_file)?;
+    let engine_config = config.engine_config().expiry_sweep_keys_per_second(0);
+    let local = Arc::new(
+        SingleNodeEngine::with_config(engine_config)
+            .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?,
+    );
+    let raft_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(RAFT_THREADS)
+        .thread_name("hightower-raft")
+        .enable_all()
+        .build()
+        .context("cannot start the Raft runtime")?;
+    let members: BTreeMap<u64, Node> = cluster
+        .members()
+        .into_iter()
+        .map(|(id, addr)| (id, Node::new(addr)))
+        .collect();
+    let raft_dir = config.data_dir.join(RAFT_DIR);
+    let node = raft_runtime.block_on(async {
+        let listener = RaftListener::bind(cluster.raft_listen, secret.clone())
+            .await
+            .with_context(|| format!("cannot listen for Raft on {}", cluster.raft_listen))?;
+        let raft_addr = listener.local_addr()?;
+        let node = RaftNode::start(
+            cluster.node_id,
+            &raft_dir,
+            local.clone(),
+            TcpNetwork::new(secret.clone()),
+            raft_config()?,
+            LogStoreOptions::default(),
+        )
+        .await
+        .context("cannot start the Raft node")?
+        .forwarding_through(TcpNetwork::new(secret));
+        tokio::spawn(listener.serve(node.raft().clone()));
+        tracing::info!(node_id = cluster.node_id, %raft_addr, "Raft port open");
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "raft on {raft_addr}")?;
+        out.flush()?;
+        Ok::<_, anyhow::Error>(node)
+    })?;
+    let initializes = members.keys().next() == Some(&cluster.node_id);
+    let pristine = !raft_runtime
+        .block_on(node.raft().is_initialized())
+        .context("the Raft node stopped")?;
+    if initializes && pristine {
+        raft_runtime
+            .block_on(node.initialize(members))
+            .context("cannot initialize the group")?;
+        tracing::info!(node_id = cluster.node_id, "initialized the group");
+    }
+    let engine = Arc::new(ReplicatedEngine::new(node.clone()));
+    let service = auth_service(&config, &engine)?;
+    if let (Some(service), true) = (&service, initializes) {
+        let (service, data_dir) = (service.clone(), config.data_dir.clone());
+        std::thread::Builder::new()
+            .name("hightower-first-admin".to_string())
+            .spawn(move || {
+                let deadline = Instant::now() + FIRST_ADMIN_WAIT;
+                // Bounded: gives up once the group has had a leader for
+                // the whole wait.
+                while Instant::now() < deadline {
+                    match ensure_first_admin(&service, &data_dir) {
+                        Ok(()) => return,
+                        Err(error) => tracing::debug!(%error, "waiting for a leader to check the users"),
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                tracing::warn!("no leader to make the first admin user with; create one with `hightower user add`");
+            })?;
+    }
+    let authorizer = authorizer_of(service);
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        keys = local.len(),
+        node_id = cluster.node_id,
+        "engine open as a node of a Raft group"
+    );
+    let network = runtime(&config)?;
+    serve_engine(config, engine, authorizer, network)?;
+    if let Err(error) = raft_runtime.block_on(node.shutdown()) {
+        tracing::warn!(%error, "the Raft node did not stop cleanly");
+    }
+    raft_runtime.shutdown_timeout(Duration::from_secs(2));
+    local
+        .sync()
+        .context("cannot make the last writes durable at shutdown")?;
+    Ok(())
+}
