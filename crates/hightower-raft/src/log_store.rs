@@ -32,7 +32,9 @@
 //! every new segment, and every open, starts a fresh segment whose first
 //! frame repeats the vote, the committed id and the purge point, so an
 //! older segment is needed only for its entries. The oldest segments go
-//! once every entry they hold is at or below the purge point.
+//! once every entry they hold is at or below the purge point. A newest
+//! segment whose header is incomplete (its creation failed or was cut
+//! short) holds nothing and is removed at open.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -42,7 +44,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hightower_log::vfs::{StdVfs, Vfs};
-use hightower_log::{Limits, Location, LogError, LogSegment, Mutation, SegmentOptions};
+use hightower_log::{
+    DecodeError, Limits, Location, LogError, LogSegment, Mutation, SegmentOptions,
+};
 use openraft::storage::{RaftLogReader, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogId};
 use parking_lot::Mutex;
@@ -231,9 +235,24 @@ impl RaftLogStore {
         let segment_options = segment_options(&options);
         for (position, &id) in ids.iter().enumerate() {
             let path = segment_path(&dir, id);
-            let (segment, report) =
-                LogSegment::open(vfs.as_ref(), &path, segment_options).map_err(read_error)?;
-            if report.cut_data_frame && position + 1 != ids.len() {
+            let newest = position + 1 == ids.len();
+            let (segment, report) = match LogSegment::open(vfs.as_ref(), &path, segment_options) {
+                // A segment whose creation stopped before its header was
+                // whole (a failed write, a full disk, a power cut) holds
+                // nothing; it goes, and the next segment takes its id.
+                Err(LogError::Corrupt {
+                    offset: 0,
+                    reason: DecodeError::Truncated { .. },
+                    ..
+                }) if newest => {
+                    vfs.remove_file(&path)
+                        .and_then(|()| vfs.sync_dir(&dir))
+                        .map_err(|e| write_error(format!("removing {}: {e}", path.display())))?;
+                    continue;
+                }
+                opened => opened.map_err(read_error)?,
+            };
+            if report.cut_data_frame && !newest {
                 return Err(read_error(format!(
                     "{}: a torn frame in a segment that is not the newest",
                     path.display()

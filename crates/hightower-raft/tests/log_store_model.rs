@@ -46,6 +46,9 @@ enum Op {
     /// Cut the power right after the `after_calls`-th file-system call
     /// from now; the cut's choices come from `seed`.
     ArmPowerCut { after_calls: u8, seed: u64 },
+    /// Fail the `after_calls`-th file-system call from now (a write
+    /// writes half its bytes first), as a full disk or an I/O error would.
+    ArmFailure { after_calls: u8 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -61,6 +64,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reopen),
         1 => (1..40u8, any::<u64>())
             .prop_map(|(after_calls, seed)| Op::ArmPowerCut { after_calls, seed }),
+        1 => (1..40u8).prop_map(|after_calls| Op::ArmFailure { after_calls }),
     ]
 }
 
@@ -191,7 +195,7 @@ fn plan(op: &Op, model: &Model, term: &mut u64) -> Option<(Call, Model)> {
             Call::SaveCommitted(Some(id))
         }
         Op::Reopen => Call::Reopen,
-        Op::ArmPowerCut { .. } => return None,
+        Op::ArmPowerCut { .. } | Op::ArmFailure { .. } => return None,
     };
     Some((call, after))
 }
@@ -202,6 +206,8 @@ struct Harness {
     store: Option<RaftLogStore>,
     /// The seed of the armed power cut.
     cut_seed: Option<u64>,
+    /// A failure is armed.
+    failure_armed: bool,
 }
 
 fn options(vfs: Arc<CrashVfs>) -> LogStoreOptions {
@@ -227,6 +233,7 @@ impl Harness {
             vfs,
             store: Some(store),
             cut_seed: None,
+            failure_armed: false,
         }
     }
 
@@ -248,6 +255,16 @@ impl Harness {
                 self.store = Some(store);
                 Ok(())
             }
+        }
+    }
+
+    /// Reopens after a failed call; a reopen that itself met the failure
+    /// is retried once.
+    async fn reopen_until_open(&mut self) {
+        if self.run(&Call::Reopen).await.is_err() {
+            self.run(&Call::Reopen)
+                .await
+                .unwrap_or_else(|e| panic!("the log reopens after a failed call: {e}"));
         }
     }
 
@@ -306,8 +323,17 @@ fn check(ops: Vec<Op>) {
         let mut model = Model::default();
         let mut term = 1_u64;
         for (step, op) in ops.iter().enumerate() {
+            if let Op::ArmFailure { after_calls } = *op {
+                if harness.cut_seed.is_none() && !harness.failure_armed {
+                    harness
+                        .vfs
+                        .fail_nth(u64::from(after_calls), CallKind::ALL);
+                    harness.failure_armed = true;
+                }
+                continue;
+            }
             if let Op::ArmPowerCut { after_calls, seed } = *op {
-                if harness.cut_seed.is_none() {
+                if harness.cut_seed.is_none() && !harness.failure_armed {
                     harness
                         .vfs
                         .cut_power_after_nth(u64::from(after_calls), CallKind::ALL);
@@ -333,6 +359,22 @@ fn check(ops: Vec<Op>) {
                 );
                 model = got;
                 continue;
+            }
+            if harness.failure_armed && harness.vfs.tripped() {
+                harness.failure_armed = false;
+                if outcome.is_err() {
+                    // A store that failed a call is reopened (openraft stops
+                    // at a storage error); the call happened or it did not.
+                    harness.reopen_until_open().await;
+                    let got = harness.observed().await;
+                    assert!(
+                        got == after || got == model,
+                        "step {step} ({op:?}): after a failed call and a reopen the log \
+                         holds\n{got:?}\nbut it must hold\n{model:?}\nor\n{after:?}"
+                    );
+                    model = got;
+                    continue;
+                }
             }
             outcome.unwrap_or_else(|e| panic!("step {step} ({op:?}) failed: {e}"));
             model = after;
