@@ -32,7 +32,9 @@
 //! every new segment, and every open, starts a fresh segment whose first
 //! frame repeats the vote, the committed id and the purge point, so an
 //! older segment is needed only for its entries. The oldest segments go
-//! once every entry they hold is at or below the purge point.
+//! once every entry they hold is at or below the purge point. A newest
+//! segment whose header is incomplete (its creation failed or was cut
+//! short) holds nothing and is removed at open.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -42,7 +44,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hightower_log::vfs::{StdVfs, Vfs};
-use hightower_log::{Limits, Location, LogError, LogSegment, Mutation, SegmentOptions};
+use hightower_log::{
+    DecodeError, Limits, Location, LogError, LogSegment, Mutation, SegmentOptions,
+};
 use openraft::storage::{RaftLogReader, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogId};
 use parking_lot::Mutex;
@@ -156,6 +160,33 @@ fn entry_key(index: u64) -> [u8; 9] {
     key
 }
 
+/// Creates `dir` and its missing ancestors, and makes each new entry
+/// durable in its parent: a power cut right after must not take away a
+/// directory whose files were fsynced (and with it the vote).
+pub(crate) fn create_dir_durably(vfs: &dyn Vfs, dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    // Bounded by the depth of the path.
+    for at in dir.ancestors().filter(|at| !at.as_os_str().is_empty()) {
+        match vfs.modified(at) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(at),
+            Err(e) => return Err(e),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    vfs.create_dir_all(dir)?;
+    for at in missing {
+        let parent = at
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        vfs.sync_dir(parent)?;
+    }
+    Ok(())
+}
+
 fn segment_path(dir: &Path, id: u32) -> PathBuf {
     dir.join(format!("{id:010}.log"))
 }
@@ -184,8 +215,8 @@ impl RaftLogStore {
     ) -> Result<Self, StorageError> {
         let dir = dir.into();
         let vfs = options.vfs.clone();
-        vfs.create_dir_all(&dir)
-            .map_err(|e| read_error(format!("creating {}: {e}", dir.display())))?;
+        create_dir_durably(vfs.as_ref(), &dir)
+            .map_err(|e| write_error(format!("creating {}: {e}", dir.display())))?;
         let mut ids: Vec<u32> = vfs
             .read_dir(&dir)
             .map_err(|e| read_error(format!("listing {}: {e}", dir.display())))?
@@ -204,9 +235,24 @@ impl RaftLogStore {
         let segment_options = segment_options(&options);
         for (position, &id) in ids.iter().enumerate() {
             let path = segment_path(&dir, id);
-            let (segment, report) =
-                LogSegment::open(vfs.as_ref(), &path, segment_options).map_err(read_error)?;
-            if report.cut_data_frame && position + 1 != ids.len() {
+            let newest = position + 1 == ids.len();
+            let (segment, report) = match LogSegment::open(vfs.as_ref(), &path, segment_options) {
+                // A segment whose creation stopped before its header was
+                // whole (a failed write, a full disk, a power cut) holds
+                // nothing; it goes, and the next segment takes its id.
+                Err(LogError::Corrupt {
+                    offset: 0,
+                    reason: DecodeError::Truncated { .. },
+                    ..
+                }) if newest => {
+                    vfs.remove_file(&path)
+                        .and_then(|()| vfs.sync_dir(&dir))
+                        .map_err(|e| write_error(format!("removing {}: {e}", path.display())))?;
+                    continue;
+                }
+                opened => opened.map_err(read_error)?,
+            };
+            if report.cut_data_frame && !newest {
                 return Err(read_error(format!(
                     "{}: a torn frame in a segment that is not the newest",
                     path.display()

@@ -32,11 +32,16 @@ struct RouterState {
     nodes: HashMap<NodeId, Raft>,
     /// Directed links that carry nothing: (from, to).
     cut: HashSet<(NodeId, NodeId)>,
+    /// Nodes no link reaches or leaves, whether they run now or start
+    /// later.
+    isolated: HashSet<NodeId>,
     /// Every message waits this long before delivery.
     delay: Duration,
     /// One message in this many is dropped (0: none).
     drop_one_in: u64,
     sent: u64,
+    /// Messages lost to `drop_one_in`.
+    dropped: u64,
 }
 
 impl std::fmt::Debug for RouterState {
@@ -44,6 +49,7 @@ impl std::fmt::Debug for RouterState {
         f.debug_struct("RouterState")
             .field("nodes", &self.nodes.keys().collect::<Vec<_>>())
             .field("cut", &self.cut)
+            .field("isolated", &self.isolated)
             .field("delay", &self.delay)
             .field("drop_one_in", &self.drop_one_in)
             .finish()
@@ -71,14 +77,10 @@ impl Router {
         self.state.lock().nodes.remove(&id);
     }
 
-    /// Cuts every link to and from `id`.
+    /// Cuts every link to and from `id`, also those to nodes that are
+    /// stopped now and start before [`Router::heal`].
     pub fn isolate(&self, id: NodeId) {
-        let mut state = self.state.lock();
-        let others: Vec<NodeId> = state.nodes.keys().copied().filter(|&n| n != id).collect();
-        for other in others {
-            state.cut.insert((id, other));
-            state.cut.insert((other, id));
-        }
+        self.state.lock().isolated.insert(id);
     }
 
     /// Cuts the link from `from` to `to` only.
@@ -106,7 +108,9 @@ impl Router {
 
     /// Restores every link.
     pub fn heal(&self) {
-        self.state.lock().cut.clear();
+        let mut state = self.state.lock();
+        state.cut.clear();
+        state.isolated.clear();
     }
 
     /// Delays every message by `delay`.
@@ -117,6 +121,11 @@ impl Router {
     /// Drops one message in `n` (0 drops none).
     pub fn set_drop_one_in(&self, n: u64) {
         self.state.lock().drop_one_in = n;
+    }
+
+    /// How many messages [`Router::set_drop_one_in`] has dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.state.lock().dropped
     }
 
     /// The network factory node `source` uses.
@@ -132,12 +141,16 @@ impl Router {
     fn route(&self, from: NodeId, to: NodeId) -> Result<(Raft, Duration), LinkDown> {
         let mut state = self.state.lock();
         state.sent += 1;
-        if state.cut.contains(&(from, to)) {
+        if state.cut.contains(&(from, to))
+            || state.isolated.contains(&from)
+            || state.isolated.contains(&to)
+        {
             return Err(LinkDown(format!(
                 "the link from node {from} to node {to} is cut"
             )));
         }
         if state.drop_one_in > 0 && state.sent.is_multiple_of(state.drop_one_in) {
+            state.dropped += 1;
             return Err(LinkDown(format!(
                 "a message from node {from} to node {to} was lost"
             )));
@@ -247,5 +260,58 @@ impl RaftNetwork<TypeConfig> for RouterLink {
         let raft = self.target().await?;
         let reply = self.remote(raft.vote(rpc).await)?;
         self.back(reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_cut(router: &Router, from: NodeId, to: NodeId) -> bool {
+        router
+            .route(from, to)
+            .err()
+            .is_some_and(|down| down.0.contains("is cut"))
+    }
+
+    #[test]
+    fn an_isolated_node_stays_cut_from_nodes_that_start_later() {
+        let router = Router::new();
+        // No node runs yet: isolation must not depend on who runs.
+        router.isolate(1);
+        assert!(is_cut(&router, 1, 2));
+        assert!(is_cut(&router, 3, 1));
+        assert!(!is_cut(&router, 2, 3));
+        router.heal();
+        assert!(!is_cut(&router, 1, 2));
+        assert!(!is_cut(&router, 3, 1));
+    }
+
+    #[test]
+    fn a_partition_cuts_between_groups_only() {
+        let router = Router::new();
+        router.partition(&[&[1, 2], &[3]]);
+        assert!(is_cut(&router, 1, 3));
+        assert!(is_cut(&router, 3, 2));
+        assert!(!is_cut(&router, 1, 2));
+        router.cut_one_way(1, 2);
+        assert!(is_cut(&router, 1, 2));
+        assert!(!is_cut(&router, 2, 1));
+    }
+
+    #[test]
+    fn one_message_in_n_is_dropped() {
+        let router = Router::new();
+        router.set_drop_one_in(4);
+        let n_lost = (0..40)
+            .filter(|_| {
+                router
+                    .route(1, 2)
+                    .err()
+                    .is_some_and(|down| down.0.contains("lost"))
+            })
+            .count();
+        assert_eq!(n_lost, 10);
+        assert_eq!(router.dropped(), 10);
     }
 }

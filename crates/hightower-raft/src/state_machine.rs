@@ -168,7 +168,7 @@ impl EngineStateMachine {
             ));
         }
         let snapshot_dir = snapshot_dir.into();
-        vfs.create_dir_all(&snapshot_dir)
+        crate::log_store::create_dir_durably(vfs.as_ref(), &snapshot_dir)
             .map_err(|e| write_error(format!("creating {}: {e}", snapshot_dir.display())))?;
         let current = read_stored(vfs.as_ref(), &snapshot_dir)?;
         Ok(EngineStateMachine {

@@ -15,6 +15,7 @@ use hightower_engine::{
 use hightower_raft::types::{Node, RaftConfig};
 use hightower_raft::{LogStoreOptions, RaftNode, Router};
 use hightower_repl::{NodeId, ReplError, ReplicationHandle, Role};
+use parking_lot::Mutex;
 
 /// How long any one wait of a test may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -36,23 +37,42 @@ pub fn raft_config(snapshot_every: Option<u64>) -> Arc<RaftConfig> {
     Arc::new(config.validate().expect("a valid Raft configuration"))
 }
 
+/// The nodes running now, for client tasks that outlive a node's stop
+/// and restart: they take a handle for one call and let it go, so a
+/// stopped node's engine is released soon.
+pub type Live = Arc<Mutex<BTreeMap<NodeId, RaftNode>>>;
+
 pub struct Cluster {
     pub router: Router,
     pub root: tempfile::TempDir,
     pub config: Arc<RaftConfig>,
     pub nodes: BTreeMap<NodeId, RaftNode>,
     pub ids: Vec<NodeId>,
+    pub live: Live,
+    /// The log settings of nodes started from now on.
+    pub log_options: LogStoreOptions,
 }
 
 impl Cluster {
     /// Starts `n` nodes (ids 1..=n) and forms a group of all of them.
     pub async fn start(n: u64, config: Arc<RaftConfig>) -> Cluster {
+        Self::start_with(n, config, LogStoreOptions::default()).await
+    }
+
+    /// Starts `n` nodes with `log_options` and forms a group of them.
+    pub async fn start_with(
+        n: u64,
+        config: Arc<RaftConfig>,
+        log_options: LogStoreOptions,
+    ) -> Cluster {
         let mut cluster = Cluster {
             router: Router::new(),
             root: tempfile::tempdir().expect("a temporary directory"),
             config,
             nodes: BTreeMap::new(),
             ids: (1..=n).collect(),
+            live: Live::default(),
+            log_options,
         };
         for id in cluster.ids.clone() {
             cluster.start_node(id).await;
@@ -84,11 +104,12 @@ impl Cluster {
             Arc::new(engine),
             self.router.network(id),
             self.config.clone(),
-            LogStoreOptions::default(),
+            self.log_options.clone(),
         )
         .await
         .expect("the node starts");
         self.router.add(id, node.raft().clone());
+        self.live.lock().insert(id, node.clone());
         self.nodes.insert(id, node);
     }
 
@@ -96,21 +117,39 @@ impl Cluster {
     /// nothing from now on, and its files stay as they are.
     pub async fn stop_node(&mut self, id: NodeId) {
         self.router.remove(id);
+        self.live.lock().remove(&id);
         let node = self.nodes.remove(&id).expect("the node runs");
         node.shutdown().await.expect("the node stops");
     }
 
+    /// Starts every node of the group that is not running.
+    pub async fn start_stopped(&mut self) {
+        for id in self.ids.clone() {
+            if !self.nodes.contains_key(&id) {
+                self.start_node(id).await;
+            }
+        }
+    }
+
     /// Waits for a leader that every running node agrees on.
     pub async fn leader(&self) -> NodeId {
+        let running: Vec<NodeId> = self.nodes.keys().copied().collect();
+        self.leader_among(&running).await
+    }
+
+    /// Waits for a leader among `ids` that every one of them agrees on
+    /// (the side of a partition that can elect one).
+    pub async fn leader_among(&self, ids: &[NodeId]) -> NodeId {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let seen: Vec<Option<NodeId>> = self
-                .nodes
-                .values()
+            let seen: Vec<Option<NodeId>> = ids
+                .iter()
+                .filter_map(|id| self.nodes.get(id))
                 .map(|node| node.metrics().current_leader)
                 .collect();
             if let Some(Some(leader)) = seen.first()
                 && seen.iter().all(|s| *s == Some(*leader))
+                && ids.contains(leader)
                 && self
                     .nodes
                     .get(leader)
@@ -221,5 +260,70 @@ pub async fn write_any(nodes: &[RaftNode], commands: Vec<Command>) -> Result<Com
             }
         }
         assert!(Instant::now() < deadline, "no write went through");
+    }
+}
+
+/// What one write attempt on one node came to.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Committed and applied.
+    Committed(Committed),
+    /// A condition did not hold; the key was at this version (absent:
+    /// `None`). Nothing was written.
+    Conflict(Option<u64>),
+    /// The write certainly took no effect: the node does not lead (it
+    /// proposed nothing, or its entry was cut by a newer leader's log) or
+    /// the batch was refused. `leader` is who leads, when known.
+    NotTaken { leader: Option<NodeId> },
+    /// No answer in time, or the node went away: the write may still
+    /// commit.
+    Unknown,
+}
+
+/// One write attempt through `node`, waiting at most `timeout`.
+pub async fn write_once(node: &RaftNode, commands: Vec<Command>, timeout: Duration) -> Attempt {
+    match tokio::time::timeout(timeout, node.write(commands)).await {
+        Ok(Ok(committed)) => Attempt::Committed(committed),
+        Ok(Err(ReplError::Engine(EngineError::VersionConflict { actual, .. }))) => {
+            Attempt::Conflict(actual)
+        }
+        Ok(Err(ReplError::NotLeader { leader })) => Attempt::NotTaken { leader },
+        Ok(Err(ReplError::Refused { .. })) => Attempt::NotTaken { leader: None },
+        Ok(Err(_)) | Err(_) => Attempt::Unknown,
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for the tests' random
+/// choices, so that a seed names a run's schedule.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// A duration in `low..high`.
+    pub fn between(&mut self, low: Duration, high: Duration) -> Duration {
+        let span = high.saturating_sub(low).as_millis() as u64;
+        low + Duration::from_millis(self.below(span))
     }
 }
