@@ -127,6 +127,20 @@ impl AdminEngine for SingleNodeEngine {
         Some(self.storage().index().memory_estimate_bytes() as u64)
     }
 
+    fn expired_keys(&self, limit: usize) -> Vec<(Vec<u8>, u64)> {
+        let now_ms = self.config().clock.now_ms();
+        self.storage()
+            .expiries()
+            .due(now_ms, limit)
+            .into_iter()
+            .map(|due| (due.key.to_vec(), due.version))
+            .collect()
+    }
+
+    fn forget_expired(&self, key: &[u8], version: u64) {
+        self.storage().expiries().forget_version(key, version);
+    }
+
     /// Waits for background seals and writes buffered appends out first,
     /// so the check sees every record appended so far.
     fn verify_segment(&self, segment_id: u32) -> Result<Option<VerifyReport>> {

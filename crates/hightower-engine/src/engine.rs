@@ -560,7 +560,11 @@ impl Inner {
         if !batch.has_conditions() {
             return Ok(());
         }
-        let now_ms = (!batch.sees_expired()).then(|| self.config.clock.now_ms());
+        let now_ms = (!batch.sees_expired()).then(|| {
+            batch
+                .judged_at_ms()
+                .unwrap_or_else(|| self.config.clock.now_ms())
+        });
         for (key, expect) in batch.conditions() {
             let current = locks
                 .current(key, &self.storage, now_ms)
@@ -814,6 +818,10 @@ impl SnapshotEngine for SingleNodeEngine {
 
     fn apply_at(&self, first_version: u64, commands: Vec<Command>) -> Result<Committed> {
         self.run(WriteBatch::from(commands.as_slice()), Some(first_version))
+    }
+
+    fn apply_batch_at(&self, first_version: u64, batch: &WriteBatch) -> Result<Committed> {
+        self.run(batch.clone(), Some(first_version))
     }
 }
 

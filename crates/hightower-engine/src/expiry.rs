@@ -161,6 +161,24 @@ impl ExpiryTable {
         self.len.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Forgets `key` if the table holds it at `version` (a replicated
+    /// sweep found it changed).
+    pub(crate) fn forget_version(&self, key: &[u8], version: u64) {
+        let digest = self.digest(key);
+        let at = {
+            let shard = self.shards[shard_of(key)].lock();
+            match shard.held(digest, key) {
+                Some((held, at)) if held == version => at,
+                _ => return,
+            }
+        };
+        self.forget(&Due {
+            key: Key::from_slice(key),
+            version,
+            at,
+        });
+    }
+
     /// Forgets every key (the store was replaced).
     pub(crate) fn clear(&self) {
         for shard in &self.shards {

@@ -151,6 +151,12 @@ pub trait SnapshotEngine: Send + Sync {
     /// Commits a batch at `first_version`, which must be above the latest
     /// version (replication assigns versions from its log).
     fn apply_at(&self, first_version: u64, commands: Vec<Command>) -> Result<Committed>;
+
+    /// [`SnapshotEngine::apply_at`] of an encoded batch, which keeps how
+    /// its conditions judge expiry ([`WriteBatch::judge_expiry_at`],
+    /// [`WriteBatch::see_expired`]): what a replicated log's entries need
+    /// so that every node decides them alike.
+    fn apply_batch_at(&self, first_version: u64, batch: &WriteBatch) -> Result<Committed>;
 }
 
 /// What an operator's tools (`stats`, `verify`, `compact`, `bench`) and a
@@ -202,6 +208,21 @@ pub trait AdminEngine: Send + Sync {
     /// that keeps no index in memory.
     fn index_memory_bytes(&self) -> Option<u64> {
         None
+    }
+
+    /// Up to `limit` keys whose expiry time has come but which are not yet
+    /// deleted, each with the version that expired, soonest first within
+    /// each shard (what a replicated engine's leader deletes through its
+    /// log). Empty for an engine that keeps no such table.
+    fn expired_keys(&self, limit: usize) -> Vec<(Vec<u8>, u64)> {
+        let _ = limit;
+        Vec::new()
+    }
+
+    /// Drops `key` at `version` from the keys [`AdminEngine::expired_keys`]
+    /// lists: a replicated sweep found it written again meanwhile.
+    fn forget_expired(&self, key: &[u8], version: u64) {
+        let _ = (key, version);
     }
 
     /// Where this node stands in its replication group; `None` for an

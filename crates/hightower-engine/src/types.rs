@@ -211,6 +211,9 @@ pub struct WriteBatch {
     /// The conditions see writes whose expiry time has come as the
     /// versions they are (the sweep's deletes), not as absent.
     sees_expired: bool,
+    /// The moment the conditions judge expiry at, instead of the engine's
+    /// clock (see [`WriteBatch::judge_expiry_at`]).
+    judged_at_ms: Option<u64>,
 }
 
 impl WriteBatch {
@@ -323,16 +326,34 @@ impl WriteBatch {
         self.count = 0;
         self.puts = 0;
         self.sees_expired = false;
+        self.judged_at_ms = None;
     }
 
-    /// Makes the conditions see expired writes at their versions.
-    pub(crate) fn see_expired(&mut self) {
+    /// Makes the conditions see expired writes at their versions rather
+    /// than as absent (what a sweep's conditional deletes need: the key
+    /// must still be at the version that expired).
+    pub fn see_expired(&mut self) -> &mut Self {
         self.sees_expired = true;
+        self
     }
 
     /// Whether the conditions see expired writes at their versions.
-    pub(crate) fn sees_expired(&self) -> bool {
+    pub fn sees_expired(&self) -> bool {
         self.sees_expired
+    }
+
+    /// Makes the conditions judge expiry at `now_ms` (milliseconds since
+    /// the Unix epoch) instead of the engine's clock, so that nodes which
+    /// apply the same batch from a replicated log decide its conditions
+    /// alike, whatever their clocks say.
+    pub fn judge_expiry_at(&mut self, now_ms: u64) -> &mut Self {
+        self.judged_at_ms = Some(now_ms);
+        self
+    }
+
+    /// The moment set by [`WriteBatch::judge_expiry_at`].
+    pub fn judged_at_ms(&self) -> Option<u64> {
+        self.judged_at_ms
     }
 
     /// The unsealed records.

@@ -294,3 +294,50 @@ fn compaction_drops_expired_puts_without_bringing_back_older_ones() {
         );
     }
 }
+
+#[test]
+fn a_batch_judges_its_conditions_at_the_moment_it_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let engine = open(dir.path(), &clock);
+    let v1 = engine
+        .submit(Command::put_expiring("k", "old", START_MS + 1_000))
+        .unwrap();
+    clock.set(START_MS + 5_000);
+    // By the engine's clock the key expired, so a condition on its
+    // version fails...
+    let mut batch = hightower_engine::WriteBatch::new();
+    batch.put_expecting(b"k", b"new", Expect::Version(v1));
+    assert!(matches!(
+        engine.write(&batch),
+        Err(EngineError::VersionConflict { .. })
+    ));
+    // ...but judged at a moment before its expiry it holds, as on every
+    // replica applying the same entry.
+    batch.judge_expiry_at(START_MS + 500);
+    let committed = engine
+        .apply_batch_at(engine.latest_version() + 1, &batch)
+        .unwrap();
+    assert_eq!(
+        engine.get(b"k").unwrap().map(|got| got.version),
+        Some(committed.first_version)
+    );
+    // A sweep's delete sees the expired write at its version.
+    let v2 = engine
+        .submit(Command::put_expiring("e", "x", START_MS + 1_000))
+        .unwrap();
+    let mut sweep = hightower_engine::WriteBatch::new();
+    sweep
+        .delete_expecting(b"e", Expect::Version(v2))
+        .see_expired();
+    assert!(sweep.sees_expired());
+    engine
+        .apply_batch_at(engine.latest_version() + 1, &sweep)
+        .unwrap();
+    assert_eq!(
+        hightower_engine::AdminEngine::expired_keys(&engine, 10),
+        Vec::new()
+    );
+    sweep.clear();
+    assert!(!sweep.sees_expired() && sweep.judged_at_ms().is_none());
+}

@@ -215,6 +215,14 @@ impl SnapshotEngine for ReplicatedEngine {
             ),
         })
     }
+
+    fn apply_batch_at(
+        &self,
+        first_version: u64,
+        _batch: &WriteBatch,
+    ) -> Result<Committed, EngineError> {
+        self.apply_at(first_version, Vec::new())
+    }
 }
 
 impl AdminEngine for ReplicatedEngine {
@@ -263,6 +271,14 @@ impl AdminEngine for ReplicatedEngine {
 
     fn verify_segment(&self, segment_id: u32) -> Result<Option<VerifyReport>, EngineError> {
         self.local().verify_segment(segment_id)
+    }
+
+    fn expired_keys(&self, limit: usize) -> Vec<(Vec<u8>, u64)> {
+        self.local().expired_keys(limit)
+    }
+
+    fn forget_expired(&self, key: &[u8], version: u64) {
+        self.local().forget_expired(key, version);
     }
 
     fn replication(&self) -> Option<ReplicationStatus> {

@@ -233,7 +233,12 @@ impl RaftNode {
     /// `i` that writes at `first_version + i`. A condition that does not
     /// hold comes back as the engine's `VersionConflict`.
     pub async fn write(&self, commands: Vec<Command>) -> Result<Committed, ReplError> {
-        let request = Request::new(commands);
+        self.propose(Request::at(commands, self.engine().now_ms()))
+            .await
+    }
+
+    /// Replicates `request` (see [`RaftNode::write`]).
+    async fn propose(&self, request: Request) -> Result<Committed, ReplError> {
         check_request(&request).map_err(|reason| ReplError::Refused { reason })?;
         let reply = match self.forward_target() {
             Some((forwarder, leader, node)) => {
@@ -333,6 +338,68 @@ impl RaftNode {
             .await
             .map(|_| ())
             .map_err(write_error)
+    }
+
+    /// Starts deleting, while this node leads, the keys whose expiry time
+    /// has come, through the log, at most `keys_per_second` (every node
+    /// applies the same deletes; a node's own engine never deletes by
+    /// itself). Each delete holds only if the key is still at the version
+    /// that expired, so a key written again meanwhile stays. The task ends
+    /// when the node shuts down.
+    pub fn spawn_expiry_sweep(&self, keys_per_second: usize) -> tokio::task::JoinHandle<()> {
+        const TICK: Duration = Duration::from_millis(100);
+        let per_tick = keys_per_second.div_ceil(10).max(1);
+        let node = self.clone();
+        self.runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(TICK);
+            loop {
+                ticks.tick().await;
+                let metrics = node.metrics();
+                if metrics.state == ServerState::Shutdown {
+                    return;
+                }
+                if metrics.state == ServerState::Leader {
+                    node.sweep_once(per_tick).await;
+                }
+            }
+        })
+    }
+
+    /// One round of the leader's sweep.
+    async fn sweep_once(&self, limit: usize) {
+        let engine = self.engine();
+        let mut due = engine.expired_keys(limit);
+        // Each round drops a key, so the loop ends.
+        while !due.is_empty() {
+            let deletes = due
+                .iter()
+                .map(|(key, version)| {
+                    Command::delete(key.clone())
+                        .expecting(hightower_engine::Expect::Version(*version))
+                })
+                .collect();
+            let request = Request::at(deletes, engine.now_ms()).seeing_expired();
+            match self.propose(request).await {
+                Ok(_) => return,
+                Err(ReplError::Engine(EngineError::VersionConflict { key, .. })) => {
+                    let before = due.len();
+                    due.retain(|(due_key, version)| {
+                        let changed = *due_key == key.0;
+                        if changed {
+                            engine.forget_expired(due_key, *version);
+                        }
+                        !changed
+                    });
+                    if due.len() == before {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "the expiry sweep will try again");
+                    return;
+                }
+            }
+        }
     }
 
     /// Stops the node's Raft tasks. The log and the engine stay as they

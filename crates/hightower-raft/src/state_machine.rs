@@ -37,7 +37,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hightower_engine::{AdminEngine, Command, EngineError, KeyValue, KvEngine, SnapshotEngine};
+use hightower_engine::{
+    AdminEngine, Command, EngineError, KeyValue, KvEngine, SnapshotEngine, WriteBatch,
+};
 use hightower_log::LogError;
 use hightower_log::vfs::Vfs;
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
@@ -202,32 +204,37 @@ impl EngineStateMachine {
             EntryPayload::Normal(request) => request,
             EntryPayload::Membership(membership) => {
                 meta.membership = StoredMembership::new(Some(log_id), membership);
-                self.commit(Vec::new(), meta)?;
+                self.commit(WriteBatch::new(), meta)?;
                 return Ok(Response::Membership);
             }
             EntryPayload::Blank => {
-                self.commit(Vec::new(), meta)?;
+                self.commit(WriteBatch::new(), meta)?;
                 return Ok(Response::Membership);
             }
         };
         if let Err(reason) = check_request(&request) {
-            self.commit(Vec::new(), meta)?;
+            self.commit(WriteBatch::new(), meta)?;
             return Ok(Response::Refused { reason });
         }
         let n_commands = request.commands.len();
-        let commands = request.commands.into_iter().map(Command::from).collect();
-        match self.commit(commands, meta) {
+        let commands: Vec<Command> = request.commands.into_iter().map(Command::from).collect();
+        let mut batch = WriteBatch::from(commands.as_slice());
+        batch.judge_expiry_at(request.judged_at_ms);
+        if request.sees_expired {
+            batch.see_expired();
+        }
+        match self.commit(batch, meta) {
             Ok(committed) => Ok(Response::Applied {
                 first_version: committed.first_version,
                 // The metadata put is the batch's last write.
                 count: committed.count - 1,
             }),
             Err(Refusal::Conflict(response)) => {
-                self.commit(Vec::new(), meta)?;
+                self.commit(WriteBatch::new(), meta)?;
                 Ok(response)
             }
             Err(Refusal::Refused(reason)) => {
-                self.commit(Vec::new(), meta)?;
+                self.commit(WriteBatch::new(), meta)?;
                 tracing::debug!(n_commands, %reason, "a replicated batch was refused");
                 Ok(Response::Refused { reason })
             }
@@ -235,18 +242,18 @@ impl EngineStateMachine {
         }
     }
 
-    /// Commits `commands` and the metadata as one batch at the next
+    /// Commits `batch` and then the metadata as one batch at the next
     /// version.
     fn commit(
         &self,
-        mut commands: Vec<Command>,
+        mut batch: WriteBatch,
         meta: &MachineMeta,
     ) -> Result<hightower_engine::Committed, Refusal> {
-        commands.push(Command::put(RAFT_META_KEY, encode(meta)));
+        batch.put(RAFT_META_KEY, &encode(meta));
         let engine = &self.shared.engine;
         let next = engine.latest_version() + 1;
         engine
-            .apply_at(next, commands)
+            .apply_batch_at(next, &batch)
             .map_err(|error| match error {
                 EngineError::VersionConflict {
                     key,

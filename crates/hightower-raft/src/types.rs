@@ -178,19 +178,43 @@ impl From<WireCommand> for Command {
     }
 }
 
-/// One atomic batch of commands, as a client submitted it.
+/// One atomic batch of commands, as a client submitted it, with the
+/// moment its conditions judge expiry at. The moment travels in the entry,
+/// so every node decides the conditions alike, whatever its clock says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// The commands, applied all or none.
     pub commands: Vec<WireCommand>,
+    /// When the conditions judge expiry, milliseconds since the Unix epoch.
+    pub judged_at_ms: u64,
+    /// The conditions see expired writes at their versions rather than as
+    /// absent (the leader's expiry sweep).
+    pub sees_expired: bool,
 }
 
 impl Request {
-    /// A request of `commands`.
-    pub fn new(commands: Vec<Command>) -> Self {
+    /// A request of `commands` whose conditions judge expiry at `now_ms`.
+    pub fn at(commands: Vec<Command>, now_ms: u64) -> Self {
         Request {
             commands: commands.into_iter().map(WireCommand::from).collect(),
+            judged_at_ms: now_ms,
+            sees_expired: false,
         }
+    }
+
+    /// A request of `commands` judged at the system clock's now.
+    pub fn new(commands: Vec<Command>) -> Self {
+        Self::at(
+            commands,
+            hightower_engine::Clock::now_ms(&hightower_engine::SystemClock),
+        )
+    }
+
+    /// The same request, whose conditions see expired writes at their
+    /// versions.
+    pub fn seeing_expired(mut self) -> Self {
+        self.sees_expired = true;
+        self
     }
 }
 

@@ -2,8 +2,9 @@
 //! `hightower cluster new-secret FILE`.
 //!
 //! A node keeps its Raft log and snapshot in `<data dir>/raft/` and its
-//! engine in the data directory as a single node does, with the expiry
-//! sweep off (every change goes through the log). The Raft runtime has
+//! engine in the data directory as a single node does, with the engine's
+//! own expiry sweep off: the leader deletes expired keys through the log
+//! (`RaftNode::spawn_expiry_sweep`), so every change goes through it. The Raft runtime has
 //! threads of its own, apart from the network runtime, since the server's
 //! calls wait for the group. The group forms by itself: on its first
 //! start with an empty log, the node with the lowest id of the members
@@ -90,7 +91,11 @@ pub(crate) fn new_secret(path: &Path) -> Result<()> {
 /// Runs this node of the group until a signal stops it.
 pub(super) fn serve(config: ServerConfig, cluster: ClusterConfig) -> Result<()> {
     let secret = read_secret(&cluster.secret_file)?;
-    let engine_config = config.engine_config().expiry_sweep_keys_per_second(0);
+    // The engine deletes nothing by itself; the leader's sweep deletes
+    // expired keys through the log at the rate the settings ask for.
+    let engine_config = config.engine_config();
+    let sweep_keys_per_second = engine_config.expiry_sweep_keys_per_second;
+    let engine_config = engine_config.expiry_sweep_keys_per_second(0);
     let local = Arc::new(
         SingleNodeEngine::with_config(engine_config)
             .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?,
@@ -124,6 +129,9 @@ pub(super) fn serve(config: ServerConfig, cluster: ClusterConfig) -> Result<()> 
         .context("cannot start the Raft node")?
         .forwarding_through(TcpNetwork::new(secret));
         tokio::spawn(listener.serve(node.raft().clone()));
+        if sweep_keys_per_second > 0 {
+            node.spawn_expiry_sweep(sweep_keys_per_second);
+        }
         tracing::info!(node_id = cluster.node_id, %raft_addr, "Raft port open");
         let mut out = std::io::stdout().lock();
         writeln!(out, "raft on {raft_addr}")?;

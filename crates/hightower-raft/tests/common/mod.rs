@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hightower_engine::{
-    Command, Committed, Durability, EngineConfig, EngineError, KeyValue, SingleNodeEngine,
+    Clock, Command, Committed, Durability, EngineConfig, EngineError, KeyValue, ManualClock,
+    SingleNodeEngine,
 };
 use hightower_raft::types::{Node, RaftConfig};
 use hightower_raft::{LogStoreOptions, RaftNode, Router};
@@ -51,6 +52,9 @@ pub struct Cluster {
     pub live: Live,
     /// The log settings of nodes started from now on.
     pub log_options: LogStoreOptions,
+    /// The clock of each node's engine that has one of its own (the
+    /// others use the system clock).
+    pub clocks: BTreeMap<NodeId, Arc<ManualClock>>,
 }
 
 impl Cluster {
@@ -65,6 +69,17 @@ impl Cluster {
         config: Arc<RaftConfig>,
         log_options: LogStoreOptions,
     ) -> Cluster {
+        Self::start_clocked(n, config, log_options, BTreeMap::new()).await
+    }
+
+    /// Starts `n` nodes whose engines judge expiry by `clocks` (where a
+    /// node has one) and forms a group of them.
+    pub async fn start_clocked(
+        n: u64,
+        config: Arc<RaftConfig>,
+        log_options: LogStoreOptions,
+        clocks: BTreeMap<NodeId, Arc<ManualClock>>,
+    ) -> Cluster {
         let mut cluster = Cluster {
             router: Router::new(),
             root: tempfile::tempdir().expect("a temporary directory"),
@@ -73,6 +88,7 @@ impl Cluster {
             ids: (1..=n).collect(),
             live: Live::default(),
             log_options,
+            clocks,
         };
         for id in cluster.ids.clone() {
             cluster.start_node(id).await;
@@ -97,7 +113,11 @@ impl Cluster {
     /// Starts node `id` on its directory (new or kept from before).
     pub async fn start_node(&mut self, id: NodeId) {
         let dir = self.dir(id);
-        let engine = open_engine(dir.join("data")).await;
+        let clock = self
+            .clocks
+            .get(&id)
+            .map(|clock| clock.clone() as Arc<dyn Clock>);
+        let engine = open_engine(dir.join("data"), clock).await;
         let node = RaftNode::start(
             id,
             &dir.join("raft"),
@@ -218,12 +238,15 @@ impl Cluster {
 
 /// Opens a node's engine; a stopped node's engine may take a moment to be
 /// released by the tasks that held it.
-async fn open_engine(dir: PathBuf) -> SingleNodeEngine {
+async fn open_engine(dir: PathBuf, clock: Option<Arc<dyn Clock>>) -> SingleNodeEngine {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let config = EngineConfig::new(&dir)
+        let mut config = EngineConfig::new(&dir)
             .durability(Durability::None)
             .expiry_sweep_keys_per_second(0);
+        if let Some(clock) = &clock {
+            config = config.clock(clock.clone());
+        }
         match SingleNodeEngine::with_config(config) {
             Ok(engine) => return engine,
             Err(EngineError::Locked { .. }) if Instant::now() < deadline => {
