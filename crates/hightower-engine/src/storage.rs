@@ -16,6 +16,7 @@
 //! it only after none does. Compaction (`compaction.rs`) relies on both.
 
 mod compaction;
+mod replay;
 mod seals;
 
 #[cfg(feature = "testing")]
@@ -35,6 +36,7 @@ use hightower_log::{
     VerifyReport,
 };
 use parking_lot::{Mutex, RwLock};
+use replay::{expected_keys, replay_segment, replay_segments, replay_threads};
 use seals::Sealers;
 
 use crate::config::EngineConfig;
@@ -219,7 +221,7 @@ impl Storage {
             &mut info,
         )?;
 
-        let mut builder = IndexBuilder::with_capacity(expected_keys(&segments));
+        let mut builder = IndexBuilder::new();
         let mut expiring = Vec::new();
         let mut latest = manifest.version_floor;
         let mut position = LogPosition::default();
@@ -240,14 +242,19 @@ impl Storage {
                 _ => info.snapshots_skipped += 1,
             }
         }
-        for segment in segments.values() {
-            latest = latest.max(replay_segment(
-                segment,
-                position,
-                &mut builder,
-                &mut expiring,
-            )?);
+        let n_threads = replay_threads(segments.values(), position);
+        if n_threads == 1 && info.snapshot_version.is_none() {
+            // One thread observes every segment into this one builder.
+            builder = IndexBuilder::with_capacity(expected_keys(&segments));
         }
+        let in_order: Vec<&LogSegment> = segments.values().map(|s| s.as_ref()).collect();
+        latest = latest.max(replay_segments(
+            &in_order,
+            position,
+            n_threads,
+            &mut builder,
+            &mut expiring,
+        )?);
         let index = Index::from_snapshot(builder.build());
         let expiries = Arc::new(ExpiryTable::default());
         fill_expiries(&expiries, &index, expiring);
@@ -977,72 +984,7 @@ fn open_segments(
     Ok(segments)
 }
 
-/// Bytes per record assumed when sizing the recovery directory for an
-/// unsealed segment, whose record count only a scan would tell.
-const RECORD_BYTES_GUESS: u64 = 128;
-
-/// About how many distinct keys `segments` hold, so that the recovery
-/// directory is sized once instead of growing by doubling (each growth
-/// rehashes every key seen so far): the footers' entry counts (which
-/// count a key once per segment, so at most an overestimate of the
-/// segments' overlap), and a guess for unsealed segments.
-fn expected_keys(segments: &BTreeMap<u32, Arc<LogSegment>>) -> usize {
-    let keys: u64 = segments
-        .values()
-        .map(|segment| match segment.footer() {
-            Some(footer) => u64::from(footer.entry_count),
-            None => segment.data_len_bytes() / RECORD_BYTES_GUESS,
-        })
-        .sum();
-    usize::try_from(keys).unwrap_or(usize::MAX)
-}
-
-/// An expiring put seen at recovery: key, version, expiry time.
-pub(crate) type ExpiringWrite = (Key, u64, u64);
-
-/// Feeds what `segment` holds after `position` to `builder`, and its
-/// expiring puts to `expiring`; returns the highest version seen.
-fn replay_segment(
-    segment: &LogSegment,
-    position: LogPosition,
-    builder: &mut IndexBuilder,
-    expiring: &mut Vec<ExpiringWrite>,
-) -> Result<u64> {
-    let mut latest = 0;
-    let mut observe = |key: &[u8], version, location: Option<Location>, expires_at_ms| match (
-        location,
-        expires_at_ms,
-    ) {
-        (Some(location), Some(at)) => {
-            builder.observe_expiring(key, version, location);
-            expiring.push((Key::from_slice(key), version, at));
-        }
-        (location, _) => builder.observe(key, version, location),
-    };
-    if segment.id() < position.segment_id {
-        return Ok(0);
-    }
-    if segment.id() == position.segment_id {
-        segment.scan(|location, record| {
-            if location.offset >= position.offset {
-                let kept = record.is_put().then_some(location);
-                observe(record.key, record.version, kept, record.expires_at_ms);
-                latest = latest.max(record.version);
-            }
-            Ok(())
-        })?;
-        return Ok(latest);
-    }
-    if let Some(footer) = segment.footer() {
-        latest = footer.max_version;
-    }
-    segment.for_each_hint(|hint| {
-        let kept = (!hint.tombstone).then_some(hint.location);
-        observe(hint.key, hint.version, kept, hint.expires_at_ms);
-        latest = latest.max(hint.version);
-    })?;
-    Ok(latest)
-}
+pub(crate) use replay::ExpiringWrite;
 
 /// Puts into `table` the expiring writes that are still the newest of
 /// their key in `index`.
