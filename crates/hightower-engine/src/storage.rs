@@ -213,7 +213,7 @@ impl Storage {
         };
         let vfs = config.vfs.clone();
         let mut info = RecoveryInfo::default();
-        let segments = open_segments(
+        let (segments, to_seal) = open_segments(
             vfs.as_ref(),
             &dir,
             options,
@@ -311,7 +311,29 @@ impl Storage {
             }),
             compactor: Compactor::new(config.compaction.clone()),
         };
+        for segment in to_seal {
+            storage.seal_in_background(segment)?;
+        }
         Ok((storage, info))
+    }
+
+    /// Seals an unsealed older segment found at open on a background
+    /// thread, as a roll does (a failure poisons the engine), or on this
+    /// one when no thread can be started. Waits for a running seal when
+    /// [`SEALS_IN_FLIGHT_MAX`] are; on an error, for all of them, so that
+    /// no seal outlives a failed open.
+    fn seal_in_background(&self, segment: Arc<LogSegment>) -> Result<()> {
+        if let Err(error) = self.sealers.make_room(&self.poison) {
+            let _ = self.sealers.join_all(&self.poison);
+            return Err(error);
+        }
+        if self.sealers.spawn(segment.clone(), &self.poison).is_err()
+            && let Err(error) = segment.seal()
+        {
+            let _ = self.sealers.join_all(&self.poison);
+            return Err(error.into());
+        }
+        Ok(())
     }
 
     /// The index of live keys.
@@ -918,17 +940,27 @@ fn move_install_into_place(vfs: &dyn Vfs, dir: &Path, staging: &Path) -> Result<
     vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))
 }
 
+/// Below this many data bytes an unsealed older segment is sealed while
+/// the store opens; a larger one is sealed in the background once it is
+/// open (replay scans it meanwhile), so that a crash with a seal in
+/// flight does not make the next open wait for that seal.
+const BACKGROUND_SEAL_BYTES_MIN: u64 = 4 << 20;
+
+/// Unsealed older segments that open leaves to seal in the background.
+type ToSeal = Vec<Arc<LogSegment>>;
+
 /// Opens every segment of the store; seals all but the newest when they
-/// are unsealed (a crash between roll and seal), removes leftovers below
-/// the manifest's first segment and an empty newest segment whose header
-/// never reached the disk.
+/// are unsealed (a crash between roll and seal) and smaller than
+/// [`BACKGROUND_SEAL_BYTES_MIN`], and returns the larger ones to seal in
+/// the background; removes leftovers below the manifest's first segment
+/// and an empty newest segment whose header never reached the disk.
 fn open_segments(
     vfs: &dyn Vfs,
     dir: &Path,
     options: SegmentOptions,
     min_segment_id: u32,
     info: &mut RecoveryInfo,
-) -> Result<BTreeMap<u32, Arc<LogSegment>>> {
+) -> Result<(BTreeMap<u32, Arc<LogSegment>>, ToSeal)> {
     let mut ids = Vec::new();
     for path in vfs.read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
         if let Some(id) = parse_segment_id(&path) {
@@ -942,6 +974,7 @@ fn open_segments(
     }
     ids.sort_unstable();
     let mut segments = BTreeMap::new();
+    let mut to_seal = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let path = dir.join(segment_file_name(*id));
         let newest = i + 1 == ids.len();
@@ -976,12 +1009,17 @@ fn open_segments(
                 segment.id()
             )));
         }
+        let segment = Arc::new(segment);
         if !newest && !segment.is_sealed() {
-            segment.seal()?;
+            if segment.data_len_bytes() < BACKGROUND_SEAL_BYTES_MIN {
+                segment.seal()?;
+            } else {
+                to_seal.push(segment.clone());
+            }
         }
-        segments.insert(*id, Arc::new(segment));
+        segments.insert(*id, segment);
     }
-    Ok(segments)
+    Ok((segments, to_seal))
 }
 
 pub(crate) use replay::ExpiringWrite;

@@ -31,7 +31,7 @@ const REPLAY_THREADS_MAX: usize = 8;
 
 /// Below this many bytes to read (hint blocks of sealed segments, data of
 /// unsealed ones) a replay runs on the calling thread alone.
-const PARALLEL_REPLAY_BYTES_MIN: u64 = 1 << 20;
+const PARALLEL_REPLAY_BYTES_MIN: u64 = 256 << 10;
 
 /// What replaying one segment gave.
 struct Replayed {
