@@ -7,9 +7,10 @@
 //! segments and seals the older one.
 //!
 //! Run with `cargo run --release -p hightower-engine --example reopen`.
-//! Optional arguments: the number of keys, and a directory to keep the
-//! stores in; a later run given the same directory only reopens them
-//! (what a profile of the reopen wants).
+//! Optional arguments: the number of keys, a directory to keep the
+//! stores in (a later run given the same directory only reopens them,
+//! which is what a profile of the reopen wants), and `clean` or `crash`
+//! to time only that case.
 
 #![allow(
     clippy::print_stdout,
@@ -103,15 +104,21 @@ fn main() -> Result<()> {
     if !crash_source.exists() {
         fill(&store, &crash_source, n_keys)?;
     }
+    let only = std::env::args().nth(3);
+    let (clean, crash) = match only.as_deref() {
+        Some("clean") => (ROUNDS, 0),
+        Some("crash") => (0, ROUNDS),
+        _ => (ROUNDS, ROUNDS),
+    };
     println!("{n_keys} keys");
-    for round in 0..ROUNDS {
+    for round in 0..clean {
         let (engine, secs) = open(&store)?;
         println!(
             "clean close, round {round}: {secs:.3} s ({} keys)",
             engine.recovery_info().keys
         );
     }
-    for round in 0..ROUNDS {
+    for round in 0..crash {
         let crashed = base.join(format!("crash-{round}"));
         copy_files(&crash_source, &crashed)?;
         make_crash_image(&crashed)?;

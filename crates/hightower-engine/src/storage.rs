@@ -946,6 +946,90 @@ fn move_install_into_place(vfs: &dyn Vfs, dir: &Path, staging: &Path) -> Result<
 /// flight does not make the next open wait for that seal.
 const BACKGROUND_SEAL_BYTES_MIN: u64 = 4 << 20;
 
+/// Once the segments opened so far hold this many data bytes, the rest
+/// are opened on several threads (each open checks a footer's MAC or
+/// scans an unsealed segment); a small store opens its segments one by
+/// one, in id order.
+const PARALLEL_OPEN_BYTES_MIN: u64 = 256 << 10;
+
+/// Threads that open segments at most.
+const OPEN_THREADS_MAX: usize = 8;
+
+/// Opens the segment files at `paths` (in id order); the outcomes in the
+/// same order. They are opened one by one until those opened hold
+/// [`PARALLEL_OPEN_BYTES_MIN`], and the rest then on up to
+/// [`OPEN_THREADS_MAX`] threads, the calling one included. A failed open
+/// ends the list, except among those opened in parallel: there the later
+/// ones are opened too (an open only reads, or cuts a torn tail that any
+/// later open would cut as well).
+fn open_files(
+    vfs: &dyn Vfs,
+    paths: &[PathBuf],
+    options: SegmentOptions,
+) -> Vec<hightower_log::Result<(LogSegment, hightower_log::RecoveryReport)>> {
+    let n_threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(OPEN_THREADS_MAX);
+    let mut opened = Vec::with_capacity(paths.len());
+    let mut opened_bytes = 0;
+    for (i, path) in paths.iter().enumerate() {
+        let rest = &paths[i..];
+        if opened_bytes >= PARALLEL_OPEN_BYTES_MIN && n_threads > 1 && rest.len() > 1 {
+            opened.extend(open_in_parallel(
+                vfs,
+                rest,
+                options,
+                n_threads.min(rest.len()),
+            ));
+            break;
+        }
+        let outcome = LogSegment::open(vfs, path, options);
+        let failed = outcome.is_err();
+        if let Ok((segment, _)) = &outcome {
+            opened_bytes += segment.data_len_bytes();
+        }
+        opened.push(outcome);
+        if failed {
+            // The caller stops at the first failure (or it was the newest).
+            break;
+        }
+    }
+    opened
+}
+
+/// Opens the segment files at `paths` on `n_threads` threads, the calling
+/// one included; the outcomes in `paths`' order.
+fn open_in_parallel(
+    vfs: &dyn Vfs,
+    rest: &[PathBuf],
+    options: SegmentOptions,
+    n_threads: usize,
+) -> Vec<hightower_log::Result<(LogSegment, hightower_log::RecoveryReport)>> {
+    let slots: Vec<Mutex<Option<_>>> = rest.iter().map(|_| Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        // Each pass takes one path, so the loop ends after rest.len().
+        loop {
+            let at = next.fetch_add(1, Ordering::Relaxed);
+            let Some(path) = rest.get(at) else {
+                break;
+            };
+            *slots[at].lock() = Some(LogSegment::open(vfs, path, options));
+        }
+    };
+    // The scope joins every worker and passes a worker's panic on.
+    std::thread::scope(|scope| {
+        for _ in 1..n_threads {
+            scope.spawn(work);
+        }
+        work();
+    });
+    slots
+        .into_iter()
+        .map(|slot| slot.into_inner().expect("every path was opened"))
+        .collect()
+}
+
 /// Unsealed older segments that open leaves to seal in the background.
 type ToSeal = Vec<Arc<LogSegment>>;
 
@@ -973,12 +1057,15 @@ fn open_segments(
         }
     }
     ids.sort_unstable();
+    let paths: Vec<PathBuf> = ids
+        .iter()
+        .map(|id| dir.join(segment_file_name(*id)))
+        .collect();
     let mut segments = BTreeMap::new();
     let mut to_seal = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let path = dir.join(segment_file_name(*id));
+    for ((i, id), opened) in ids.iter().enumerate().zip(open_files(vfs, &paths, options)) {
+        let path = paths[i].clone();
         let newest = i + 1 == ids.len();
-        let opened = LogSegment::open(vfs, &path, options);
         let (segment, report) = match opened {
             Err(LogError::Corrupt {
                 offset: 0,
