@@ -16,6 +16,7 @@
 //! it only after none does. Compaction (`compaction.rs`) relies on both.
 
 mod compaction;
+mod replay;
 mod seals;
 
 #[cfg(feature = "testing")]
@@ -35,6 +36,7 @@ use hightower_log::{
     VerifyReport,
 };
 use parking_lot::{Mutex, RwLock};
+use replay::{expected_keys, replay_segment, replay_segments, replay_threads};
 use seals::Sealers;
 
 use crate::config::EngineConfig;
@@ -211,7 +213,7 @@ impl Storage {
         };
         let vfs = config.vfs.clone();
         let mut info = RecoveryInfo::default();
-        let segments = open_segments(
+        let (segments, to_seal) = open_segments(
             vfs.as_ref(),
             &dir,
             options,
@@ -219,7 +221,7 @@ impl Storage {
             &mut info,
         )?;
 
-        let mut builder = IndexBuilder::with_capacity(expected_keys(&segments));
+        let mut builder = IndexBuilder::new();
         let mut expiring = Vec::new();
         let mut latest = manifest.version_floor;
         let mut position = LogPosition::default();
@@ -240,14 +242,19 @@ impl Storage {
                 _ => info.snapshots_skipped += 1,
             }
         }
-        for segment in segments.values() {
-            latest = latest.max(replay_segment(
-                segment,
-                position,
-                &mut builder,
-                &mut expiring,
-            )?);
+        let n_threads = replay_threads(segments.values(), position);
+        if n_threads == 1 && info.snapshot_version.is_none() {
+            // One thread observes every segment into this one builder.
+            builder = IndexBuilder::with_capacity(expected_keys(&segments));
         }
+        let in_order: Vec<&LogSegment> = segments.values().map(|s| s.as_ref()).collect();
+        latest = latest.max(replay_segments(
+            &in_order,
+            position,
+            n_threads,
+            &mut builder,
+            &mut expiring,
+        )?);
         let index = Index::from_snapshot(builder.build());
         let expiries = Arc::new(ExpiryTable::default());
         fill_expiries(&expiries, &index, expiring);
@@ -304,7 +311,29 @@ impl Storage {
             }),
             compactor: Compactor::new(config.compaction.clone()),
         };
+        for segment in to_seal {
+            storage.seal_in_background(segment)?;
+        }
         Ok((storage, info))
+    }
+
+    /// Seals an unsealed older segment found at open on a background
+    /// thread, as a roll does (a failure poisons the engine), or on this
+    /// one when no thread can be started. Waits for a running seal when
+    /// [`SEALS_IN_FLIGHT_MAX`] are; on an error, for all of them, so that
+    /// no seal outlives a failed open.
+    fn seal_in_background(&self, segment: Arc<LogSegment>) -> Result<()> {
+        if let Err(error) = self.sealers.make_room(&self.poison) {
+            let _ = self.sealers.join_all(&self.poison);
+            return Err(error);
+        }
+        if self.sealers.spawn(segment.clone(), &self.poison).is_err()
+            && let Err(error) = segment.seal()
+        {
+            let _ = self.sealers.join_all(&self.poison);
+            return Err(error.into());
+        }
+        Ok(())
     }
 
     /// The index of live keys.
@@ -911,17 +940,111 @@ fn move_install_into_place(vfs: &dyn Vfs, dir: &Path, staging: &Path) -> Result<
     vfs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))
 }
 
+/// Below this many data bytes an unsealed older segment is sealed while
+/// the store opens; a larger one is sealed in the background once it is
+/// open (replay scans it meanwhile), so that a crash with a seal in
+/// flight does not make the next open wait for that seal.
+const BACKGROUND_SEAL_BYTES_MIN: u64 = 4 << 20;
+
+/// Once the segments opened so far hold this many data bytes, the rest
+/// are opened on several threads (each open checks a footer's MAC or
+/// scans an unsealed segment); a small store opens its segments one by
+/// one, in id order.
+const PARALLEL_OPEN_BYTES_MIN: u64 = 256 << 10;
+
+/// Threads that open segments at most.
+const OPEN_THREADS_MAX: usize = 8;
+
+/// Opens the segment files at `paths` (in id order); the outcomes in the
+/// same order. They are opened one by one until those opened hold
+/// [`PARALLEL_OPEN_BYTES_MIN`], and the rest then on up to
+/// [`OPEN_THREADS_MAX`] threads, the calling one included. A failed open
+/// ends the list, except among those opened in parallel: there the later
+/// ones are opened too (an open only reads, or cuts a torn tail that any
+/// later open would cut as well).
+fn open_files(
+    vfs: &dyn Vfs,
+    paths: &[PathBuf],
+    options: SegmentOptions,
+) -> Vec<hightower_log::Result<(LogSegment, hightower_log::RecoveryReport)>> {
+    let n_threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(OPEN_THREADS_MAX);
+    let mut opened = Vec::with_capacity(paths.len());
+    let mut opened_bytes = 0;
+    for (i, path) in paths.iter().enumerate() {
+        let rest = &paths[i..];
+        if opened_bytes >= PARALLEL_OPEN_BYTES_MIN && n_threads > 1 && rest.len() > 1 {
+            opened.extend(open_in_parallel(
+                vfs,
+                rest,
+                options,
+                n_threads.min(rest.len()),
+            ));
+            break;
+        }
+        let outcome = LogSegment::open(vfs, path, options);
+        let failed = outcome.is_err();
+        if let Ok((segment, _)) = &outcome {
+            opened_bytes += segment.data_len_bytes();
+        }
+        opened.push(outcome);
+        if failed {
+            // The caller stops at the first failure (or it was the newest).
+            break;
+        }
+    }
+    opened
+}
+
+/// Opens the segment files at `paths` on `n_threads` threads, the calling
+/// one included; the outcomes in `paths`' order.
+fn open_in_parallel(
+    vfs: &dyn Vfs,
+    rest: &[PathBuf],
+    options: SegmentOptions,
+    n_threads: usize,
+) -> Vec<hightower_log::Result<(LogSegment, hightower_log::RecoveryReport)>> {
+    let slots: Vec<Mutex<Option<_>>> = rest.iter().map(|_| Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        // Each pass takes one path, so the loop ends after rest.len().
+        loop {
+            let at = next.fetch_add(1, Ordering::Relaxed);
+            let Some(path) = rest.get(at) else {
+                break;
+            };
+            *slots[at].lock() = Some(LogSegment::open(vfs, path, options));
+        }
+    };
+    // The scope joins every worker and passes a worker's panic on.
+    std::thread::scope(|scope| {
+        for _ in 1..n_threads {
+            scope.spawn(work);
+        }
+        work();
+    });
+    slots
+        .into_iter()
+        .map(|slot| slot.into_inner().expect("every path was opened"))
+        .collect()
+}
+
+/// Unsealed older segments that open leaves to seal in the background.
+type ToSeal = Vec<Arc<LogSegment>>;
+
 /// Opens every segment of the store; seals all but the newest when they
-/// are unsealed (a crash between roll and seal), removes leftovers below
-/// the manifest's first segment and an empty newest segment whose header
-/// never reached the disk.
+/// are unsealed (a crash between roll and seal) and smaller than
+/// [`BACKGROUND_SEAL_BYTES_MIN`], and returns the larger ones to seal in
+/// the background; removes leftovers below the manifest's first segment
+/// and an empty newest segment whose header never reached the disk.
 fn open_segments(
     vfs: &dyn Vfs,
     dir: &Path,
     options: SegmentOptions,
     min_segment_id: u32,
     info: &mut RecoveryInfo,
-) -> Result<BTreeMap<u32, Arc<LogSegment>>> {
+) -> Result<(BTreeMap<u32, Arc<LogSegment>>, ToSeal)> {
     let mut ids = Vec::new();
     for path in vfs.read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
         if let Some(id) = parse_segment_id(&path) {
@@ -934,11 +1057,15 @@ fn open_segments(
         }
     }
     ids.sort_unstable();
+    let paths: Vec<PathBuf> = ids
+        .iter()
+        .map(|id| dir.join(segment_file_name(*id)))
+        .collect();
     let mut segments = BTreeMap::new();
-    for (i, id) in ids.iter().enumerate() {
-        let path = dir.join(segment_file_name(*id));
+    let mut to_seal = Vec::new();
+    for ((i, id), opened) in ids.iter().enumerate().zip(open_files(vfs, &paths, options)) {
+        let path = paths[i].clone();
         let newest = i + 1 == ids.len();
-        let opened = LogSegment::open(vfs, &path, options);
         let (segment, report) = match opened {
             Err(LogError::Corrupt {
                 offset: 0,
@@ -969,80 +1096,20 @@ fn open_segments(
                 segment.id()
             )));
         }
+        let segment = Arc::new(segment);
         if !newest && !segment.is_sealed() {
-            segment.seal()?;
-        }
-        segments.insert(*id, Arc::new(segment));
-    }
-    Ok(segments)
-}
-
-/// Bytes per record assumed when sizing the recovery directory for an
-/// unsealed segment, whose record count only a scan would tell.
-const RECORD_BYTES_GUESS: u64 = 128;
-
-/// About how many distinct keys `segments` hold, so that the recovery
-/// directory is sized once instead of growing by doubling (each growth
-/// rehashes every key seen so far): the footers' entry counts (which
-/// count a key once per segment, so at most an overestimate of the
-/// segments' overlap), and a guess for unsealed segments.
-fn expected_keys(segments: &BTreeMap<u32, Arc<LogSegment>>) -> usize {
-    let keys: u64 = segments
-        .values()
-        .map(|segment| match segment.footer() {
-            Some(footer) => u64::from(footer.entry_count),
-            None => segment.data_len_bytes() / RECORD_BYTES_GUESS,
-        })
-        .sum();
-    usize::try_from(keys).unwrap_or(usize::MAX)
-}
-
-/// An expiring put seen at recovery: key, version, expiry time.
-pub(crate) type ExpiringWrite = (Key, u64, u64);
-
-/// Feeds what `segment` holds after `position` to `builder`, and its
-/// expiring puts to `expiring`; returns the highest version seen.
-fn replay_segment(
-    segment: &LogSegment,
-    position: LogPosition,
-    builder: &mut IndexBuilder,
-    expiring: &mut Vec<ExpiringWrite>,
-) -> Result<u64> {
-    let mut latest = 0;
-    let mut observe = |key: &[u8], version, location: Option<Location>, expires_at_ms| match (
-        location,
-        expires_at_ms,
-    ) {
-        (Some(location), Some(at)) => {
-            builder.observe_expiring(key, version, location);
-            expiring.push((Key::from_slice(key), version, at));
-        }
-        (location, _) => builder.observe(key, version, location),
-    };
-    if segment.id() < position.segment_id {
-        return Ok(0);
-    }
-    if segment.id() == position.segment_id {
-        segment.scan(|location, record| {
-            if location.offset >= position.offset {
-                let kept = record.is_put().then_some(location);
-                observe(record.key, record.version, kept, record.expires_at_ms);
-                latest = latest.max(record.version);
+            if segment.data_len_bytes() < BACKGROUND_SEAL_BYTES_MIN {
+                segment.seal()?;
+            } else {
+                to_seal.push(segment.clone());
             }
-            Ok(())
-        })?;
-        return Ok(latest);
+        }
+        segments.insert(*id, segment);
     }
-    if let Some(footer) = segment.footer() {
-        latest = footer.max_version;
-    }
-    segment.for_each_hint(|hint| {
-        let kept = (!hint.tombstone).then_some(hint.location);
-        observe(hint.key, hint.version, kept, hint.expires_at_ms);
-        latest = latest.max(hint.version);
-    })?;
-    Ok(latest)
+    Ok((segments, to_seal))
 }
+
+pub(crate) use replay::ExpiringWrite;
 
 /// Puts into `table` the expiring writes that are still the newest of
 /// their key in `index`.

@@ -59,20 +59,18 @@
 mod builder;
 mod index;
 mod iter;
+mod key;
 mod snapshot;
 
 pub use builder::IndexBuilder;
 pub use hightower_log::Location;
 pub use index::Index;
 pub use iter::SnapshotIter;
+pub use key::Key;
 pub use snapshot::IndexSnapshot;
 
 /// The longest key stored inline, with no heap allocation of its own.
 pub const INLINE_KEY_BYTES_MAX: usize = 16;
-
-/// A key as the index stores it: up to [`INLINE_KEY_BYTES_MAX`] bytes live
-/// inline; longer keys spill to the heap.
-pub type Key = smallvec::SmallVec<[u8; INLINE_KEY_BYTES_MAX]>;
 
 /// The number of shards of an [`Index`]; a power of two.
 pub const SHARD_COUNT: usize = 64;
