@@ -52,7 +52,8 @@ use openraft::{OptionalSend, RaftLogId};
 use parking_lot::Mutex;
 
 use crate::types::{
-    Entry, LogFlushed, LogId, LogState, StorageError, StorageIoError, TypeConfig, Vote,
+    Entry, LogFlushed, LogId, LogState, StorageError, StorageIoError, TypeConfig, Vote, encode,
+    storage_error,
 };
 
 const KEY_VOTE: &[u8] = b"vote";
@@ -136,21 +137,12 @@ struct State {
     next_sequence: u64,
 }
 
-/// An error of the log store, as openraft sees it.
-fn log_error(
-    verb: fn(&io::Error) -> StorageIoError,
-    error: impl std::fmt::Display,
-) -> StorageError {
-    let error = io::Error::other(error.to_string());
-    StorageError::from(verb(&error))
-}
-
 fn write_error(error: impl std::fmt::Display) -> StorageError {
-    log_error(|e| StorageIoError::write_logs(e), error)
+    storage_error(|e| StorageIoError::write_logs(e), error)
 }
 
 fn read_error(error: impl std::fmt::Display) -> StorageError {
-    log_error(|e| StorageIoError::read_logs(e), error)
+    storage_error(|e| StorageIoError::read_logs(e), error)
 }
 
 fn entry_key(index: u64) -> [u8; 9] {
@@ -519,10 +511,6 @@ fn decode<T: serde::de::DeserializeOwned>(
     postcard::from_bytes(value).map_err(|e| corrupt(&e.to_string()))
 }
 
-fn encode(value: &impl serde::Serialize) -> Vec<u8> {
-    postcard::to_allocvec(value).expect("postcard encodes the log's own types")
-}
-
 impl RaftLogReader<TypeConfig> for RaftLogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
@@ -552,7 +540,7 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
         let value = encode(vote);
         self.shared
             .write(&mut state, &[(KEY_VOTE, &value)])
-            .map_err(|e| log_error(|e| StorageIoError::write_vote(e), e))?;
+            .map_err(|e| storage_error(|e| StorageIoError::write_vote(e), e))?;
         state.vote = Some(*vote);
         self.shared.roll_if_full(&mut state).map_err(write_error)
     }

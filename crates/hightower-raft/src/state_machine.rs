@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{
     Entry, EntryPayload, LogId, Request, Response, Snapshot, SnapshotMeta, StorageError,
-    StorageIoError, StoredMembership, TypeConfig,
+    StorageIoError, StoredMembership, TypeConfig, encode, storage_error,
 };
 
 /// Keys under this prefix belong to the Raft group; no client command may
@@ -129,28 +129,16 @@ impl std::fmt::Debug for EngineStateMachine {
     }
 }
 
-fn sm_error(
-    verb: fn(&std::io::Error) -> StorageIoError,
-    error: impl std::fmt::Display,
-) -> StorageError {
-    let error = std::io::Error::other(error.to_string());
-    StorageError::from(verb(&error))
-}
-
 fn write_error(error: impl std::fmt::Display) -> StorageError {
-    sm_error(|e| StorageIoError::write_state_machine(e), error)
+    storage_error(|e| StorageIoError::write_state_machine(e), error)
 }
 
 fn read_error(error: impl std::fmt::Display) -> StorageError {
-    sm_error(|e| StorageIoError::read_state_machine(e), error)
+    storage_error(|e| StorageIoError::read_state_machine(e), error)
 }
 
 fn snapshot_error(error: impl std::fmt::Display) -> StorageError {
-    sm_error(|e| StorageIoError::read_snapshot(None, e), error)
-}
-
-fn encode(value: &impl Serialize) -> Vec<u8> {
-    postcard::to_allocvec(value).expect("postcard encodes the machine's own types")
+    storage_error(|e| StorageIoError::read_snapshot(None, e), error)
 }
 
 impl EngineStateMachine {

@@ -257,3 +257,18 @@ impl Response {
         }
     }
 }
+
+/// A storage failure as openraft takes it: `error`'s text under the
+/// subject and verb `verb` names (e.g. `StorageIoError::write_logs`).
+pub(crate) fn storage_error(
+    verb: fn(&std::io::Error) -> StorageIoError,
+    error: impl std::fmt::Display,
+) -> StorageError {
+    StorageError::from(verb(&std::io::Error::other(error.to_string())))
+}
+
+/// The postcard bytes of one of the crate's own types, which always
+/// encode.
+pub(crate) fn encode(value: &impl Serialize) -> Vec<u8> {
+    postcard::to_allocvec(value).expect("postcard encodes the crate's own types")
+}

@@ -152,7 +152,7 @@ impl From<EngineError> for CommandError {
         if let EngineError::Unavailable { reason } = &error {
             // What Redis Cluster answers while a slot has no master: the
             // client retries later.
-            return CommandError(format!("TRYAGAIN {}", one_line(reason)).into());
+            return CommandError(format!("TRYAGAIN {reason}").into());
         }
         if matches!(
             error,
@@ -162,11 +162,6 @@ impl From<EngineError> for CommandError {
         }
         CommandError::err(error)
     }
-}
-
-/// `text` with line breaks turned into spaces, so it fits an error reply.
-fn one_line(text: &str) -> String {
-    text.replace(['\r', '\n'], " ")
 }
 
 /// The result of a command handler.
