@@ -87,7 +87,7 @@ pub(crate) enum Command {
     User(UserArgs),
     /// Manage API keys: create, revoke, list.
     Apikey(ApiKeyArgs),
-    /// Raft group tools: new-secret.
+    /// Raft group tools: new-secret, status, add-learner, promote, remove.
     #[command(subcommand)]
     Cluster(ClusterCommand),
 }
@@ -101,6 +101,45 @@ pub(crate) enum ClusterCommand {
         /// The file to create; it must not exist.
         file: std::path::PathBuf,
     },
+    /// Show the group as a node sees it: its members, who leads, and how
+    /// far each member's log is (the leader knows every member's).
+    Status(ClusterNodeArgs),
+    /// Add a started node as a learner: it gets the log, or a snapshot,
+    /// but does not vote until promoted.
+    AddLearner {
+        #[command(flatten)]
+        node: ClusterNodeArgs,
+        /// The new node's id (its `serve --node-id`).
+        id: u64,
+        /// The new node's Raft address (its `serve --raft-listen`).
+        raft_addr: String,
+    },
+    /// Make a learner that caught up a voter (through joint consensus).
+    Promote {
+        #[command(flatten)]
+        node: ClusterNodeArgs,
+        /// The learner's id.
+        id: u64,
+    },
+    /// Remove a voter or a learner from the group (through joint
+    /// consensus); stop its process afterwards.
+    Remove {
+        #[command(flatten)]
+        node: ClusterNodeArgs,
+        /// The member's id.
+        id: u64,
+    },
+}
+
+/// Which node a `cluster` subcommand asks, and the secret it proves.
+#[derive(Debug, Args)]
+pub(crate) struct ClusterNodeArgs {
+    /// The Raft address of any member; a change is sent on to the leader.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7391")]
+    pub(crate) node: String,
+    /// The group's cluster secret file (as given to `serve`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cluster_secret_file: PathBuf,
 }
 
 /// Compare-and-set conditions of `put` and `del`.

@@ -4,108 +4,18 @@
 //! acknowledged write is lost, and the killed node, restarted on its
 //! files, ends with the same keys and values as the others.
 
+mod cluster_common;
 mod server_common;
 
-use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use server_common::{TestServer, run_hightower};
+use cluster_common::{Group, PATIENCE};
 
 const NODES: u64 = 3;
 const WRITERS: usize = 4;
-/// How long any wait of the test may take.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// A free loopback port (bound, then released for the node to take).
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-struct Group {
-    root: tempfile::TempDir,
-    raft_ports: BTreeMap<u64, u16>,
-    nodes: BTreeMap<u64, TestServer>,
-}
-
-impl Group {
-    fn start_node(&mut self, id: u64) -> Result<()> {
-        let dir = self.root.path().join(format!("node-{id}"));
-        let secret = self.root.path().join("secret");
-        let mut args = vec![
-            "--node-id".to_string(),
-            id.to_string(),
-            "--raft-listen".to_string(),
-            format!("127.0.0.1:{}", self.raft_ports[&id]),
-            "--cluster-secret-file".to_string(),
-            secret.display().to_string(),
-        ];
-        for (&peer, port) in &self.raft_ports {
-            if peer != id {
-                args.push("--peer".to_string());
-                args.push(format!("{peer}=127.0.0.1:{port}"));
-            }
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let server = TestServer::start_open(&dir, &args)?;
-        self.nodes.insert(id, server);
-        Ok(())
-    }
-
-    /// `INFO replication` of node `id` as field -> value.
-    fn replication(&self, id: u64) -> Result<BTreeMap<String, String>> {
-        let mut con = self.nodes[&id].connect()?;
-        let text: String = redis::cmd("INFO").arg("replication").query(&mut con)?;
-        Ok(text
-            .lines()
-            .filter_map(|line| line.split_once(':'))
-            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-            .collect())
-    }
-
-    /// The leader every running node names.
-    fn leader(&self) -> Result<u64> {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let seen: Vec<Option<String>> = self
-                .nodes
-                .keys()
-                .map(|&id| {
-                    self.replication(id)
-                        .ok()
-                        .and_then(|r| r.get("leader_id").cloned())
-                })
-                .collect();
-            if let Some(Some(leader)) = seen.first()
-                && seen.iter().all(|s| s.as_deref() == Some(leader.as_str()))
-                && let Ok(leader) = leader.parse::<u64>()
-                && self.nodes.contains_key(&leader)
-            {
-                return Ok(leader);
-            }
-            if Instant::now() > deadline {
-                bail!("no leader agreed on: {seen:?}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Every key with its value, as node `id` serves them.
-    fn contents(&self, id: u64) -> Result<BTreeMap<String, String>> {
-        let mut con = self.nodes[&id].connect()?;
-        let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con)?;
-        keys.sort();
-        let values: Vec<String> = if keys.is_empty() {
-            Vec::new()
-        } else {
-            redis::cmd("MGET").arg(&keys).query(&mut con)?
-        };
-        Ok(keys.into_iter().zip(values).collect())
-    }
-}
 
 /// Writes keys of writer `writer` through the nodes at `addrs`, moving to
 /// the next node on any error, until `stop`; returns what was
@@ -156,20 +66,7 @@ fn writer(
 
 #[test]
 fn no_acknowledged_write_is_lost_when_the_leader_is_killed() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let secret = root.path().join("secret");
-    run_hightower(
-        root.path(),
-        &["cluster", "new-secret", &secret.display().to_string()],
-        "",
-    )?;
-    let mut group = Group {
-        raft_ports: (1..=NODES)
-            .map(|id| Ok((id, free_port()?)))
-            .collect::<Result<_>>()?,
-        root,
-        nodes: BTreeMap::new(),
-    };
+    let mut group = Group::new(NODES)?;
     for id in 1..=NODES {
         group.start_node(id)?;
     }

@@ -116,6 +116,16 @@ fn connection_and_introspection_commands_answer_like_redis() -> Result<()> {
         "ERR wrong number of arguments for 'get' command"
     );
 
+    // Follower reads exist only on a node of a Raft group; a single node
+    // refuses them as a Redis server outside a cluster does.
+    for name in ["READONLY", "READWRITE"] {
+        let refused = cmd(name).query::<Value>(&mut con);
+        assert_eq!(
+            error_text(&refused.expect_err("refused")),
+            "ERR This instance has cluster support disabled"
+        );
+    }
+
     // QUIT answers OK, then the server closes the connection.
     assert_eq!(cmd("QUIT").query::<String>(&mut con)?, "OK");
     assert!(cmd("PING").query::<String>(&mut con).is_err());

@@ -28,6 +28,8 @@ pub struct ReplicationStatus {
     pub leader_id: Option<u64>,
     /// The leader's client address, when known.
     pub leader_addr: Option<String>,
+    /// The address of the leader's Raft port, when known.
+    pub leader_raft_addr: Option<String>,
     /// The index of the last entry known committed.
     pub commit_index: Option<u64>,
     /// The index of the last entry applied here.

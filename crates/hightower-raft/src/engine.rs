@@ -8,7 +8,9 @@
 //!   `EngineError::Unavailable`, which a server answers as `TRYAGAIN`.
 //! - Reads are linearizable: each `get` and each read view first passes a
 //!   read barrier ([`RaftNode::read_barrier`]), then reads the local
-//!   engine.
+//!   engine. [`ReplicatedEngine::follower_reads`] gives the same engine
+//!   reading this node's state as it is, without the barrier (Redis's
+//!   `READONLY`): faster, never waiting for the leader, possibly behind.
 //! - What an operator asks of the engine (`AdminEngine`) is this node's
 //!   own engine.
 //! - The group's own keys (under `RAFT_PREFIX`) are invisible: no read
@@ -37,12 +39,15 @@ pub const FLUSH_KEYS_MAX: usize = 100_000;
 #[derive(Clone)]
 pub struct ReplicatedEngine {
     node: RaftNode,
+    /// Reads skip the read barrier.
+    follower_reads: bool,
 }
 
 impl std::fmt::Debug for ReplicatedEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReplicatedEngine")
             .field("node", &self.node)
+            .field("follower_reads", &self.follower_reads)
             .finish()
     }
 }
@@ -68,7 +73,20 @@ fn engine_error(error: ReplError) -> EngineError {
 impl ReplicatedEngine {
     /// The engine traits over `node`.
     pub fn new(node: RaftNode) -> Self {
-        ReplicatedEngine { node }
+        ReplicatedEngine {
+            node,
+            follower_reads: false,
+        }
+    }
+
+    /// The same engine whose reads see this node's state as it is, without
+    /// asking the leader first: they may miss writes the group committed
+    /// but this node has not applied yet. Writes still go through the log.
+    pub fn follower_reads(&self) -> Self {
+        ReplicatedEngine {
+            node: self.node.clone(),
+            follower_reads: true,
+        }
     }
 
     /// The node underneath.
@@ -81,6 +99,13 @@ impl ReplicatedEngine {
     }
 
     fn barrier(&self) -> Result<(), EngineError> {
+        if self.follower_reads {
+            return Ok(());
+        }
+        self.linearizable_barrier()
+    }
+
+    fn linearizable_barrier(&self) -> Result<(), EngineError> {
         let node = self.node.clone();
         self.node
             .blocking(async move { node.read_barrier().await })
@@ -171,7 +196,10 @@ impl SnapshotEngine for ReplicatedEngine {
         kept_max: usize,
         _version_gap: u64,
     ) -> Result<u64, EngineError> {
-        let view = self.read_view()?;
+        // Even on a connection that reads from followers: a flush deletes
+        // what the group holds, not what this node applied so far.
+        self.linearizable_barrier()?;
+        let view = self.local().read_view()?.hiding(RAFT_PREFIX);
         let mut kept = 0;
         let mut deletes = Vec::new();
         for kv in view.iter() {

@@ -11,6 +11,8 @@
 //!   [`CommandSubmitter`](hightower_repl::CommandSubmitter),
 //!   [`SnapshotProvider`](hightower_repl::SnapshotProvider) and
 //!   [`ReplicationHandle`](hightower_repl::ReplicationHandle) over it.
+//! - [`admin`]: membership changes and status over the Raft port, for
+//!   operators holding the cluster secret.
 //! - [`Router`]: an in-process network for tests of a whole group, with
 //!   partitions, delays and message loss.
 //!
@@ -57,6 +59,7 @@
 // crate's own helpers return it too rather than convert at every call.
 #![allow(clippy::result_large_err)]
 
+pub mod admin;
 pub mod engine;
 pub mod log_store;
 pub mod network;

@@ -49,7 +49,9 @@ use tokio::sync::Semaphore;
 use xxhash_rust::xxh3::xxh3_64;
 use zeroize::Zeroizing;
 
-use crate::types::{LogId, Node, Raft, Request, TypeConfig};
+use crate::admin::{AdminReply, AdminRequest};
+use crate::node::RaftNode;
+use crate::types::{LogId, Node, Request, TypeConfig};
 
 /// The largest frame a node sends or accepts.
 pub const FRAME_BYTES_MAX: usize = 256 << 20;
@@ -140,6 +142,9 @@ pub enum RpcRequest {
     ClientWrite(Request),
     /// A follower asks the leader for a linearizable read point.
     ReadIndex,
+    /// An operator's request, or a node's announcement of its client
+    /// address.
+    Admin(AdminRequest),
 }
 
 /// The answer to an [`RpcRequest`].
@@ -159,6 +164,8 @@ pub enum RpcResponse {
     ),
     /// To [`RpcRequest::ReadIndex`]: the log id every read must wait for.
     ReadIndex(Result<Option<LogId>, RaftError<NodeId, CheckIsLeaderError<NodeId, Node>>>),
+    /// To [`RpcRequest::Admin`].
+    Admin(AdminReply),
 }
 
 /// Why a frame or a handshake failed.
@@ -265,8 +272,8 @@ async fn dial_handshake(stream: &mut TcpStream, secret: &ClusterSecret) -> Resul
     Ok(())
 }
 
-/// Serves the Raft port: accepts connections from the other nodes, checks
-/// the secret, and hands each message to `raft`.
+/// Serves the Raft port: accepts connections from the other nodes and
+/// from operators, checks the secret, and hands each message to the node.
 #[derive(Debug)]
 pub struct RaftListener {
     listener: TcpListener,
@@ -288,7 +295,7 @@ impl RaftListener {
     }
 
     /// Serves until the task is dropped.
-    pub async fn serve(self, raft: Raft) {
+    pub async fn serve(self, node: RaftNode) {
         let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
         loop {
             let (stream, peer) = match self.listener.accept().await {
@@ -303,10 +310,10 @@ impl RaftListener {
                 tracing::warn!(%peer, "the Raft port is at its connection limit; closing");
                 continue;
             };
-            let (raft, secret) = (raft.clone(), self.secret.clone());
+            let (node, secret) = (node.clone(), self.secret.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                if let Err(error) = serve_connection(stream, &raft, &secret).await {
+                if let Err(error) = serve_connection(stream, &node, &secret).await {
                     match error {
                         WireError::Unauthenticated | WireError::Frame(_) => {
                             tracing::warn!(%peer, %error, "closing a Raft connection");
@@ -321,9 +328,10 @@ impl RaftListener {
 
 async fn serve_connection(
     mut stream: TcpStream,
-    raft: &Raft,
+    node: &RaftNode,
     secret: &ClusterSecret,
 ) -> Result<(), WireError> {
+    let raft = node.raft();
     stream.set_nodelay(true)?;
     within(HANDSHAKE_TIMEOUT, accept_handshake(&mut stream, secret)).await?;
     loop {
@@ -340,6 +348,7 @@ async fn serve_connection(
                 RpcResponse::ClientWrite(raft.client_write(request).await)
             }
             RpcRequest::ReadIndex => RpcResponse::ReadIndex(raft.ensure_linearizable().await),
+            RpcRequest::Admin(request) => RpcResponse::Admin(node.admin(request).await),
         };
         write_frame(&mut stream, &response).await?;
     }

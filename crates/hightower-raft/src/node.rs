@@ -167,6 +167,16 @@ impl RaftNode {
         Some((forwarder, leader, node))
     }
 
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The runtime the node's tasks run on.
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
     /// Raft's own handle, for what this type does not wrap.
     pub fn raft(&self) -> &Raft {
         &self.raft
@@ -198,10 +208,13 @@ impl RaftNode {
             ServerState::Shutdown => "shutdown",
         };
         let membership = metrics.membership_config.membership();
-        let leader_addr = metrics
+        let leader = metrics
             .current_leader
-            .and_then(|leader| membership.get_node(&leader))
-            .map(|node| node.addr.clone());
+            .and_then(|leader| membership.get_node(&leader));
+        let leader_addr = leader
+            .map(|node| node.client_addr.clone())
+            .filter(|addr| !addr.is_empty());
+        let leader_raft_addr = leader.map(|node| node.addr.clone());
         let commit_index = self.log.committed().map(|id| id.index);
         hightower_engine::ReplicationStatus {
             role,
@@ -209,6 +222,7 @@ impl RaftNode {
             term: metrics.current_term,
             leader_id: metrics.current_leader,
             leader_addr,
+            leader_raft_addr,
             commit_index,
             applied_index: metrics.last_applied.map(|id| id.index),
             last_log_index: metrics.last_log_index,

@@ -19,7 +19,7 @@ openraft::declare_raft_types!(
         D = Request,
         R = Response,
         NodeId = NodeId,
-        Node = openraft::BasicNode,
+        Node = Node,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
         AsyncRuntime = openraft::TokioRuntime,
@@ -35,14 +35,45 @@ pub type EntryPayload = openraft::EntryPayload<TypeConfig>;
 pub type LogId = openraft::LogId<NodeId>;
 /// A node's vote.
 pub type Vote = openraft::Vote<NodeId>;
-/// The address a node is reached at.
-pub type Node = openraft::BasicNode;
+/// A member of the group as its membership names it: where its Raft
+/// port and its Redis clients reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// The address of its Raft port.
+    pub addr: String,
+    /// The address its clients connect to; empty until the node itself
+    /// announced it (see `RaftNode::spawn_client_addr_announcer`).
+    pub client_addr: String,
+}
+
+impl Node {
+    /// A member reached at `addr` for Raft, whose client address is not
+    /// known yet.
+    pub fn new(addr: impl Into<String>) -> Self {
+        Node {
+            addr: addr.into(),
+            client_addr: String::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.client_addr.is_empty() {
+            write!(f, "raft {}", self.addr)
+        } else {
+            write!(f, "raft {}, clients {}", self.addr, self.client_addr)
+        }
+    }
+}
 /// A membership with the log id that set it.
 pub type StoredMembership = openraft::StoredMembership<NodeId, Node>;
 /// The error storage returns to openraft.
 pub type StorageError = openraft::StorageError<NodeId>;
 /// The I/O error inside a [`StorageError`].
 pub type StorageIoError = openraft::StorageIOError<NodeId>;
+/// A change of the members.
+pub type ChangeMembers = openraft::ChangeMembers<NodeId, Node>;
 /// What the log store reports of itself.
 pub type LogState = openraft::storage::LogState<TypeConfig>;
 /// A snapshot with its metadata.

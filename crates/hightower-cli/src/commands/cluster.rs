@@ -1,5 +1,7 @@
-//! A node of a Raft group (`hightower serve --node-id ...`), and
-//! `hightower cluster new-secret FILE`.
+//! A node of a Raft group (`hightower serve --node-id ...`), and the
+//! `hightower cluster` subcommands: `new-secret FILE`, and `status`,
+//! `add-learner`, `promote` and `remove`, which ask a running node over
+//! its Raft port with the cluster secret (`hightower_raft::admin`).
 //!
 //! A node keeps its Raft log and snapshot in `<data dir>/raft/` and its
 //! engine in the data directory as a single node does, with the engine's
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hightower_engine::SingleNodeEngine;
+use hightower_raft::admin::{AdminReply, AdminRequest};
 use hightower_raft::types::{Node, RaftConfig};
 use hightower_raft::{
     ClusterSecret, LogStoreOptions, RaftListener, RaftNode, ReplicatedEngine, TcpNetwork,
@@ -29,7 +32,10 @@ use hightower_server::server::ServerConfig;
 use hightower_server::server::config::ClusterConfig;
 
 use super::master_key::create_owner_only;
-use super::serve::{auth_service, authorizer_of, ensure_first_admin, runtime, serve_engine};
+use super::serve::{
+    NodeServing, auth_service, authorizer_of, ensure_first_admin, runtime, serve_engine,
+};
+use crate::cli::ClusterNodeArgs;
 
 /// The Raft directory under the data directory.
 const RAFT_DIR: &str = "raft";
@@ -127,8 +133,8 @@ pub(super) fn serve(config: ServerConfig, cluster: ClusterConfig) -> Result<()> 
         )
         .await
         .context("cannot start the Raft node")?
-        .forwarding_through(TcpNetwork::new(secret));
-        tokio::spawn(listener.serve(node.raft().clone()));
+        .forwarding_through(TcpNetwork::new(secret.clone()));
+        tokio::spawn(listener.serve(node.clone()));
         if sweep_keys_per_second > 0 {
             node.spawn_expiry_sweep(sweep_keys_per_second);
         }
@@ -176,7 +182,16 @@ pub(super) fn serve(config: ServerConfig, cluster: ClusterConfig) -> Result<()> 
         "engine open as a node of a Raft group"
     );
     let network = runtime(&config)?;
-    serve_engine(config, engine, authorizer, network)?;
+    let announcer = node.clone();
+    let serving = NodeServing {
+        follower_reads: Arc::new(engine.follower_reads()),
+        listening: Box::new(move |addr| {
+            // The group learns where this node's clients connect (INFO
+            // replication and `cluster status` show it).
+            announcer.spawn_client_addr_announcer(addr.to_string(), TcpNetwork::new(secret));
+        }),
+    };
+    serve_engine(config, engine, authorizer, network, Some(serving))?;
     if let Err(error) = raft_runtime.block_on(node.shutdown()) {
         tracing::warn!(%error, "the Raft node did not stop cleanly");
     }
@@ -185,4 +200,91 @@ pub(super) fn serve(config: ServerConfig, cluster: ClusterConfig) -> Result<()> 
         .sync()
         .context("cannot make the last writes durable at shutdown")?;
     Ok(())
+}
+
+/// How long a `cluster` subcommand waits for each node it asks.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sends `request` to the node `args` names, following the leader.
+fn ask(args: &ClusterNodeArgs, request: AdminRequest) -> Result<AdminReply> {
+    let secret = read_secret(&args.cluster_secret_file)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a runtime")?;
+    runtime
+        .block_on(hightower_raft::admin::call(
+            &secret,
+            &args.node,
+            request,
+            ADMIN_TIMEOUT,
+        ))
+        .map_err(anyhow::Error::msg)
+}
+
+fn or_none(value: Option<u64>) -> String {
+    value.map_or_else(|| "none".to_string(), |value| value.to_string())
+}
+
+/// `hightower cluster status`: the group as the node asked sees it, one
+/// line about the node, then one tab-separated line per member.
+pub(crate) fn status(args: &ClusterNodeArgs) -> Result<()> {
+    let status = match ask(args, AdminRequest::Status)? {
+        AdminReply::Status(status) => status,
+        other => bail!("the node answered {other:?}"),
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "node {} is {}, term {}, leader {}, commit index {}, applied index {}, last log index {}{}",
+        status.node_id,
+        status.role,
+        status.term,
+        or_none(status.leader),
+        or_none(status.commit_index),
+        or_none(status.applied_index),
+        or_none(status.last_log_index),
+        if status.changing {
+            ", a membership change is under way"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(out, "id\tmember\traft_addr\tclient_addr\tmatched_index")?;
+    for member in &status.members {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}",
+            member.id,
+            if member.voter { "voter" } else { "learner" },
+            member.addr,
+            if member.client_addr.is_empty() {
+                "unknown"
+            } else {
+                &member.client_addr
+            },
+            or_none(member.matched),
+        )?;
+    }
+    Ok(())
+}
+
+/// `hightower cluster add-learner|promote|remove`: one change through the
+/// leader.
+pub(crate) fn change(args: &ClusterNodeArgs, request: AdminRequest) -> Result<()> {
+    match ask(args, request)? {
+        AdminReply::Done(done) => {
+            writeln!(std::io::stdout().lock(), "{done}")?;
+            Ok(())
+        }
+        AdminReply::Failed(reason) => bail!("{reason}"),
+        AdminReply::NotLeader { leader: None, .. } => {
+            bail!("the group has no leader now; retry")
+        }
+        AdminReply::NotLeader {
+            leader: Some(leader),
+            ..
+        } => bail!("node {leader} leads, but its Raft address is not known here; ask it"),
+        other => bail!("the node answered {other:?}"),
+    }
 }

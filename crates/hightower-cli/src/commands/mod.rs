@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use hightower_engine::{Durability, EngineConfig, EngineError, SingleNodeEngine};
+use hightower_raft::admin::AdminRequest;
 
 use crate::cli::{Cli, ClusterCommand, Command, DurabilityArg};
 
@@ -90,6 +91,24 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         Command::Bench(args) => bench::run(cli, args),
         Command::Serve(args) => serve::run(cli, args),
         Command::Cluster(ClusterCommand::NewSecret { file }) => cluster::new_secret(file),
+        Command::Cluster(ClusterCommand::Status(node)) => cluster::status(node),
+        Command::Cluster(ClusterCommand::AddLearner {
+            node,
+            id,
+            raft_addr,
+        }) => cluster::change(
+            node,
+            AdminRequest::AddLearner {
+                id: *id,
+                addr: raft_addr.clone(),
+            },
+        ),
+        Command::Cluster(ClusterCommand::Promote { node, id }) => {
+            cluster::change(node, AdminRequest::Promote { id: *id })
+        }
+        Command::Cluster(ClusterCommand::Remove { node, id }) => {
+            cluster::change(node, AdminRequest::Remove { id: *id })
+        }
         Command::User(args) => auth::user(cli, args),
         Command::Apikey(args) => auth::apikey(cli, args),
     }

@@ -59,7 +59,7 @@ pub(crate) fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         "engine open"
     );
     let runtime = runtime(&config)?;
-    serve_engine(config, engine.clone(), authorizer, runtime)?;
+    serve_engine(config, engine.clone(), authorizer, runtime, None)?;
     // Everything acknowledged reaches the disk before the process exits,
     // whatever the durability mode, even if a task that outlived the
     // runtime's grace still holds a handle on the engine.
@@ -70,6 +70,14 @@ pub(crate) fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// What a node of a Raft group adds to [`serve_engine`].
+pub(super) struct NodeServing {
+    /// The engine `READONLY` connections read from.
+    pub(super) follower_reads: Arc<dyn ServedEngine>,
+    /// Called with the client address once the server listens.
+    pub(super) listening: Box<dyn FnOnce(std::net::SocketAddr)>,
+}
+
 /// Serves `engine` on `runtime` until a signal, then lets the
 /// connections finish within the grace.
 pub(super) fn serve_engine<E: ServedEngine + 'static>(
@@ -77,14 +85,19 @@ pub(super) fn serve_engine<E: ServedEngine + 'static>(
     engine: Arc<E>,
     authorizer: Arc<dyn Authorizer>,
     runtime: tokio::runtime::Runtime,
+    node: Option<NodeServing>,
 ) -> Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let report = runtime.block_on(async {
         let stop = shutdown_signal()?;
-        let server = Server::bind(config, engine, authorizer).await?;
+        let mut server = Server::bind(config, engine, authorizer).await?;
         let addr = server
             .local_addr()
             .context("the listening socket has no address")?;
+        if let Some(node) = node {
+            server = server.with_follower_reads(node.follower_reads);
+            (node.listening)(addr);
+        }
         tracing::info!(%addr, "listening");
         let mut out = std::io::stdout().lock();
         if let Some(metrics) = server.metrics_addr() {

@@ -76,6 +76,9 @@ pub(crate) struct Session {
     pub(crate) closing: bool,
     /// `MULTI`'s queue and `WATCH`'s keys.
     pub(crate) multi: MultiState,
+    /// `READONLY`: reads see this node's state without asking the
+    /// group's leader (a node of a Raft group only).
+    pub(crate) follower_reads: bool,
 }
 
 /// What the state of a connection is moved around as, between the network
@@ -188,6 +191,7 @@ async fn serve(
         created: Instant::now(),
         closing: false,
         multi: MultiState::default(),
+        follower_reads: false,
     };
     let limits = match session.principal {
         Some(_) => shared.limits,
@@ -379,6 +383,7 @@ fn execute_buffered(connection: &mut Connection, shared: &Shared, mut lane: Lane
         ..
     } = connection;
     let writes_block = shared.writes_block();
+    let replicated = shared.replicated();
     let mut sets = SetBatch::default();
     let mut consumed = 0;
     let mut replies = 0;
@@ -436,7 +441,7 @@ fn execute_buffered(connection: &mut Connection, shared: &Shared, mut lane: Lane
                     continue;
                 }
             }
-        } else if lane != Lane::Blocking && dispatch::may_block(spec, writes_block) {
+        } else if lane != Lane::Blocking && dispatch::may_block(spec, writes_block, replicated) {
             break Progress::NeedsBlocking;
         }
         consumed += request.frame_bytes();

@@ -35,8 +35,14 @@ impl Ctx<'_> {
         ReplyWriter::new(self.out, self.session.protocol)
     }
 
+    /// The engine this connection reads from: the served engine, or,
+    /// after `READONLY` on a node of a Raft group, the same engine reading
+    /// this node's state without the leader's read barrier.
     pub(crate) fn engine(&self) -> &dyn ServedEngine {
-        self.shared.engine.as_ref()
+        match (&self.shared.follower_reads, self.session.follower_reads) {
+            (Some(engine), true) => engine.as_ref(),
+            _ => self.shared.engine.as_ref(),
+        }
     }
 
     pub(crate) fn metrics(&self) -> &ServerMetrics {
@@ -288,11 +294,16 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     TABLE.get(&*lower).copied()
 }
 
-/// Whether the command may wait on the disk.
-pub(crate) fn may_block(spec: Option<&CommandSpec>, writes_block: bool) -> bool {
+/// Whether the command may wait on the disk, or on the group when
+/// `replicated` (every command but those of the connection itself, since a
+/// read waits for the leader's read barrier).
+pub(crate) fn may_block(spec: Option<&CommandSpec>, writes_block: bool, replicated: bool) -> bool {
     let Some(spec) = spec else {
         return false;
     };
+    if replicated && !matches!(spec.access, Access::Connection { .. }) {
+        return true;
+    }
     match spec.blocking {
         Blocking::Never | Blocking::Hashing => false,
         Blocking::WhenWritesSync => writes_block,

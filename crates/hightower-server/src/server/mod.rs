@@ -101,6 +101,9 @@ impl<E: KvEngine + SnapshotEngine + AdminEngine + std::fmt::Debug> ServedEngine 
 #[derive(Debug)]
 pub struct Shared {
     engine: Arc<dyn ServedEngine>,
+    /// The engine `READONLY` connections read from, on a node of a Raft
+    /// group.
+    follower_reads: Option<Arc<dyn ServedEngine>>,
     authorizer: Arc<dyn Authorizer>,
     config: ServerConfig,
     limits: ParserLimits,
@@ -136,6 +139,7 @@ impl Shared {
         let cache = ValueCache::new(config.value_cache_mib.saturating_mul(1024 * 1024));
         Ok(Shared {
             engine,
+            follower_reads: None,
             authorizer,
             config,
             limits,
@@ -166,9 +170,13 @@ impl Shared {
 
     /// Whether writes wait for an fsync (and so run on the blocking pool).
     fn writes_block(&self) -> bool {
-        // A node of a Raft group waits for its group on every write.
-        self.config.durability == DurabilityMode::Sync
-            || self.config.cluster_settings.node_id.is_some()
+        self.config.durability == DurabilityMode::Sync || self.replicated()
+    }
+
+    /// Whether the engine is a node of a Raft group, whose reads and
+    /// writes wait for the group (and so run on the blocking pool).
+    fn replicated(&self) -> bool {
+        self.config.cluster_settings.node_id.is_some()
     }
 
     fn gauges(&self) -> Gauges {
@@ -233,6 +241,17 @@ impl Server {
             metrics_listener,
             shared: Arc::new(Shared::new(config, engine, authorizer)?),
         })
+    }
+
+    /// The same server, letting connections that sent `READONLY` read
+    /// from `engine`: on a node of a Raft group, the served engine reading
+    /// this node's state without the leader's read barrier. Without it,
+    /// `READONLY` is refused as on a Redis server outside a cluster.
+    pub fn with_follower_reads(mut self, engine: Arc<dyn ServedEngine>) -> Self {
+        Arc::get_mut(&mut self.shared)
+            .expect("no connection shares the state before the server runs")
+            .follower_reads = Some(engine);
+        self
     }
 
     /// The address the server listens on (the port chosen when it was 0).

@@ -41,6 +41,29 @@ pub(crate) fn select(ctx: &mut Ctx<'_>, request: &Request<'_>) -> CommandResult 
     Ok(())
 }
 
+/// `READONLY`: this connection's reads see the node's own state, without
+/// the leader's read barrier (a node of a Raft group; elsewhere refused as
+/// Redis refuses it outside a cluster).
+pub(crate) fn readonly(ctx: &mut Ctx<'_>, _request: &Request<'_>) -> CommandResult {
+    set_follower_reads(ctx, true)
+}
+
+/// `READWRITE`: back to linearizable reads.
+pub(crate) fn readwrite(ctx: &mut Ctx<'_>, _request: &Request<'_>) -> CommandResult {
+    set_follower_reads(ctx, false)
+}
+
+fn set_follower_reads(ctx: &mut Ctx<'_>, on: bool) -> CommandResult {
+    if ctx.shared.follower_reads.is_none() {
+        return Err(CommandError::err(
+            "This instance has cluster support disabled",
+        ));
+    }
+    ctx.session.follower_reads = on;
+    ctx.reply().ok();
+    Ok(())
+}
+
 /// Checks credentials; counts and logs a failure. Nothing the client sent
 /// is logged: a user name typed in the wrong slot may be a password.
 /// Every refusal is the same `WRONGPASS` to the client.

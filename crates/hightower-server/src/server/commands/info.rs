@@ -137,8 +137,13 @@ fn write_replication(ctx: &Ctx<'_>, text: &mut String) {
     );
     kv(
         text,
-        "leader_raft_addr",
+        "leader_addr",
         status.leader_addr.as_deref().unwrap_or("none"),
+    );
+    kv(
+        text,
+        "leader_raft_addr",
+        status.leader_raft_addr.as_deref().unwrap_or("none"),
     );
     kv(text, "commit_index", index(status.commit_index));
     kv(text, "applied_index", index(status.applied_index));

@@ -249,7 +249,7 @@ pub(crate) fn in_view(
     request: &Request<'_>,
     handler: OverlayHandler,
 ) -> CommandResult {
-    let view = ctx.shared.engine.read_view()?;
+    let view = ctx.engine().read_view()?;
     let mut overlay = Overlay::over_view(view);
     handler(ctx, &mut overlay, request)?;
     debug_assert!(!overlay.wrote(), "a handler run in a view only reads");
