@@ -13,6 +13,8 @@
 //!   [`ReplicationHandle`](hightower_repl::ReplicationHandle) over it.
 //! - [`admin`]: membership changes and status over the Raft port, for
 //!   operators holding the cluster secret.
+//! - [`linearizability`]: a checker of recorded histories, for tests of
+//!   a group.
 //! - [`Router`]: an in-process network for tests of a whole group, with
 //!   partitions, delays and message loss.
 //!
@@ -61,6 +63,7 @@
 
 pub mod admin;
 pub mod engine;
+pub mod linearizability;
 pub mod log_store;
 pub mod network;
 pub mod node;

@@ -6,8 +6,6 @@
 //! holds the same state.
 
 mod common;
-#[path = "common/linearizability.rs"]
-mod linearizability;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +14,8 @@ use std::time::{Duration, Instant};
 use common::{Attempt, Cluster, Live, Rng, raft_config, write_once};
 use hightower_engine::{Command, Expect as EngineExpect};
 use hightower_raft::RaftNode;
+use hightower_raft::linearizability::{self, Call, Expect, History, Outcome};
 use hightower_repl::{NodeId, ReplError};
-use linearizability::{Call, Expect, History, Outcome};
 
 const SEED: u64 = 0x6c69_6e65_6172;
 const CLIENTS: usize = 6;

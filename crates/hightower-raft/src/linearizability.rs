@@ -11,8 +11,10 @@
 //!
 //! The values written must be unique: a read names the write it saw by
 //! its value.
-
-#![allow(dead_code, unreachable_pub)]
+//!
+//! The group's own tests use it on histories recorded in one process;
+//! tests of `hightower serve` processes use it on histories recorded by
+//! real clients.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,10 +58,15 @@ pub enum Outcome {
 /// One operation of a history.
 #[derive(Debug, Clone)]
 pub struct Op {
+    /// The client that made it (its operations never overlap).
     pub client: usize,
+    /// The key.
     pub key: Vec<u8>,
+    /// What was asked.
     pub call: Call,
+    /// What the client was told.
     pub outcome: Outcome,
+    /// When it was invoked, on the history's clock.
     pub invoked_at: u64,
     /// `u64::MAX` when the outcome is unknown.
     pub returned_at: u64,
@@ -74,6 +81,7 @@ pub struct History {
 }
 
 impl History {
+    /// An empty history.
     pub fn new() -> Self {
         Self::default()
     }
@@ -100,6 +108,7 @@ impl History {
         });
     }
 
+    /// The operations recorded so far.
     pub fn ops(&self) -> Vec<Op> {
         self.ops.lock().clone()
     }
@@ -112,7 +121,9 @@ type State = Option<(Vec<u8>, Option<u64>)>;
 /// Why a history is not linearizable.
 #[derive(Debug)]
 pub struct Violation {
+    /// The key whose history fails.
     pub key: Vec<u8>,
+    /// What could not be ordered.
     pub reason: String,
 }
 
