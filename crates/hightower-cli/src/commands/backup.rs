@@ -679,6 +679,10 @@ pub(crate) fn backup(cli: &Cli, args: &BackupArgs) -> Result<()> {
     let started = Instant::now();
     let engine = open_engine(cli, Access::MustExist).map_err(|e| explain_locked(e, cli))?;
     let created = prepare_empty_dir(&args.to, "backup directory")?;
+    if let Err(e) = refuse_inside(&args.to, &cli.data_dir) {
+        discard_backup(&args.to, created);
+        return Err(e);
+    }
     let manifest = match write_backup(&engine, &args.to) {
         Ok(manifest) => manifest,
         Err(e) => {
@@ -697,6 +701,22 @@ pub(crate) fn backup(cli: &Cli, args: &BackupArgs) -> Result<()> {
         args.to.display()
     )?;
     out.flush()?;
+    Ok(())
+}
+
+/// Fails when the backup directory lies inside the data directory: the
+/// backup would live and die with the store it is meant to outlive.
+fn refuse_inside(backup_dir: &Path, data_dir: &Path) -> Result<()> {
+    let canonical = |dir: &Path| {
+        std::fs::canonicalize(dir).with_context(|| format!("cannot resolve {}", dir.display()))
+    };
+    if canonical(backup_dir)?.starts_with(canonical(data_dir)?) {
+        bail!(
+            "backup directory {} is inside the data directory {}; choose one outside it",
+            backup_dir.display(),
+            data_dir.display()
+        );
+    }
     Ok(())
 }
 
@@ -849,8 +869,9 @@ pub(crate) fn restore(cli: &Cli, args: &RestoreArgs) -> Result<()> {
     let started = Instant::now();
     let target = &cli.data_dir;
     refuse_unless_empty(target, "data directory")?;
-    let manifest = read_manifest(&args.from)?;
-    verify_data(&args.from, &manifest)?;
+    let refused = || format!("cannot restore from {}", args.from.display());
+    let manifest = read_manifest(&args.from).with_context(refused)?;
+    verify_data(&args.from, &manifest).with_context(refused)?;
     let created = prepare_empty_dir(target, "data directory")?;
     if let Err(e) = install(cli, &args.from, &manifest) {
         discard_store(target, created);
