@@ -90,6 +90,27 @@ pub(crate) enum Command {
     /// Raft group tools: new-secret, status, add-learner, promote, remove.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Write every live key of the stopped store in `--data-dir`, with its
+    /// value, version and expiry time, into a new backup directory.
+    Backup(BackupArgs),
+    /// Check a backup and install it into an empty or missing `--data-dir`.
+    Restore(RestoreArgs),
+}
+
+/// Arguments of `backup`.
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    /// The backup directory to write; it must be missing or empty.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) to: PathBuf,
+}
+
+/// Arguments of `restore`.
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// The backup directory to read (as `backup --to` wrote it).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) from: PathBuf,
 }
 
 /// The `cluster` subcommands.

@@ -7,6 +7,7 @@
 //! recognises, so `main` prints every failure the same way, as one line.
 
 mod auth;
+mod backup;
 mod bench;
 mod cluster;
 mod compact;
@@ -111,6 +112,8 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         }
         Command::User(args) => auth::user(cli, args),
         Command::Apikey(args) => auth::apikey(cli, args),
+        Command::Backup(args) => backup::backup(cli, args),
+        Command::Restore(args) => backup::restore(cli, args),
     }
 }
 
