@@ -76,6 +76,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod admin;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod engine;
