@@ -24,7 +24,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut reader = reader.refusing_prefix(b"\xffraft/");
     let mut previous: Option<Vec<u8>> = None;
     while let Ok(Some(kv)) = reader.next_record() {
-        assert!(!kv.key.starts_with(b"\xffraft/"), "a reserved key is refused");
+        assert!(
+            !kv.key.starts_with(b"\xffraft/"),
+            "a reserved key is refused"
+        );
         if let Some(previous) = &previous {
             assert!(kv.key > *previous, "keys ascend");
         }
