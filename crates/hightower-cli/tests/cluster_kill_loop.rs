@@ -275,9 +275,14 @@ fn a_minute_of_leader_kills_loses_nothing_and_stays_linearizable() -> Result<()>
         // election.
         let killed_ns = killed_at.duration_since(started).as_nanos() as u64;
         let deadline = killed_at + PATIENCE;
-        while shared.acked_invocation_ns.load(Ordering::Relaxed) < killed_ns
-            && Instant::now() < deadline
-        {
+        while shared.acked_invocation_ns.load(Ordering::Relaxed) < killed_ns {
+            if Instant::now() > deadline {
+                shared.stop.store(true, Ordering::Relaxed);
+                bail!(
+                    "no write was acknowledged in {PATIENCE:?} after node {leader} was killed:\n{}",
+                    group.diagnose()
+                );
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         group.start_node(leader)?;

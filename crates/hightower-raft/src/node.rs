@@ -25,7 +25,7 @@ use tokio::runtime::Handle;
 use crate::log_store::{LogStoreOptions, RaftLogStore};
 use crate::network::{RpcRequest, RpcResponse, TcpLink, TcpNetwork};
 use crate::state_machine::{EngineStateMachine, MachineEngine, check_request};
-use crate::types::{Node, Raft, RaftConfig, Request, Response, TypeConfig};
+use crate::types::{LogId, Node, Raft, RaftConfig, Request, Response, TypeConfig};
 
 /// The log's directory under a node's Raft directory.
 pub const LOG_DIR: &str = "log";
@@ -414,6 +414,51 @@ impl RaftNode {
                 }
             }
         }
+    }
+
+    /// Takes a snapshot of everything applied and purges the log behind
+    /// it, waiting up to `timeout` for both: a member added afterwards
+    /// starts from the snapshot, not from the log's first entry. This is
+    /// how a group of one brings a store's existing data into the group:
+    /// data that never went through the log reaches the others only in a
+    /// snapshot.
+    pub async fn snapshot_and_purge(&self, timeout: Duration) -> Result<LogId, ReplError> {
+        let last = self.metrics().last_log_index;
+        let applied = self
+            .raft
+            .wait(Some(timeout))
+            .applied_index_at_least(last, "everything in the log applied")
+            .await
+            .map_err(|error| unavailable(format!("applying the log: {error}")))?
+            .last_applied
+            .ok_or_else(|| unavailable("the log is empty"))?;
+        self.raft.trigger().snapshot().await.map_err(unavailable)?;
+        self.raft
+            .wait(Some(timeout))
+            .metrics(
+                |metrics| metrics.snapshot.is_some_and(|id| id.index >= applied.index),
+                "a snapshot of everything applied",
+            )
+            .await
+            .map_err(|error| unavailable(format!("building a snapshot: {error}")))?;
+        let snapshot = self
+            .metrics()
+            .snapshot
+            .ok_or_else(|| unavailable("the snapshot vanished"))?;
+        self.raft
+            .trigger()
+            .purge_log(snapshot.index)
+            .await
+            .map_err(unavailable)?;
+        self.raft
+            .wait(Some(timeout))
+            .metrics(
+                |metrics| metrics.purged.is_some_and(|id| id.index >= snapshot.index),
+                "the log purged up to the snapshot",
+            )
+            .await
+            .map_err(|error| unavailable(format!("purging the log: {error}")))?;
+        Ok(snapshot)
     }
 
     /// Stops the node's Raft tasks. The log and the engine stay as they

@@ -10,6 +10,11 @@
 //! median of the rounds: ops/s, p50 and p99 latency, and Hightower's ratio
 //! of ops/s. Both servers are stopped by pid at the end, also on failure.
 //!
+//! With `-- --cluster`, the other side is Hightower itself: three `hightower
+//! serve` nodes of one Raft group on loopback, `redis-benchmark` against
+//! the leader, beside a single node at the same durability, so the ratio
+//! is what replication costs.
+//!
 //! Bounds: every `redis-benchmark` run has a request count and a time
 //! limit, the servers get a time limit to start and to stop, and the
 //! number of rounds is capped.
@@ -65,6 +70,10 @@ struct Options {
     /// (instead of `periodic` against `everysec`).
     #[arg(long)]
     sync: bool,
+    /// Compare a three-node Raft group of Hightower nodes (against its
+    /// leader) with a single Hightower node, instead of with Redis.
+    #[arg(long)]
+    cluster: bool,
 }
 
 impl Options {
@@ -138,13 +147,107 @@ pub(crate) fn run(sh: &Shell, args: &[String]) -> Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)?;
     let (durability, appendfsync) = options.modes();
-    let ours = start_hightower(&hightower, &scratch.join("hightower"), durability)?;
+    if options.cluster {
+        let group = start_group(&hightower, &scratch, durability)?;
+        let single = start_hightower(&hightower, &scratch.join("single"), durability, &[])?;
+        let rows = measure(&options, &group[0], &single)?;
+        for node in group {
+            node.stop()?;
+        }
+        single.stop()?;
+        let _ = std::fs::remove_dir_all(&scratch);
+        return print_table(&options, &redis_version, &rows);
+    }
+    let ours = start_hightower(&hightower, &scratch.join("hightower"), durability, &[])?;
     let theirs = start_redis(&scratch.join("redis"), appendfsync)?;
     let rows = measure(&options, &ours, &theirs)?;
     ours.stop()?;
     theirs.stop()?;
     let _ = std::fs::remove_dir_all(&scratch);
     print_table(&options, &redis_version, &rows)
+}
+
+/// Nodes of a Raft group.
+const GROUP_NODES: u16 = 3;
+
+/// Starts a group of three nodes under `dir` and returns them, the
+/// leader first, once it leads.
+fn start_group(binary: &Path, dir: &Path, durability: &str) -> Result<Vec<Running>> {
+    std::fs::create_dir_all(dir)?;
+    let secret = dir.join("cluster.secret");
+    let status = Command::new(binary)
+        .args(["cluster", "new-secret"])
+        .arg(&secret)
+        .stdout(Stdio::null())
+        .status()?;
+    ensure!(
+        status.success(),
+        "hightower cluster new-secret failed: {status}"
+    );
+    let raft_ports: Vec<u16> = (0..GROUP_NODES)
+        .map(|_| free_port())
+        .collect::<Result<_>>()?;
+    let mut nodes = Vec::new();
+    for id in 1..=GROUP_NODES {
+        let mut args = vec![
+            "--node-id".to_string(),
+            id.to_string(),
+            "--raft-listen".to_string(),
+            format!("127.0.0.1:{}", raft_ports[usize::from(id - 1)]),
+            "--cluster-secret-file".to_string(),
+            secret.display().to_string(),
+        ];
+        for peer in (1..=GROUP_NODES).filter(|&peer| peer != id) {
+            args.push("--peer".to_string());
+            args.push(format!(
+                "{peer}=127.0.0.1:{}",
+                raft_ports[usize::from(peer - 1)]
+            ));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        nodes.push(start_hightower(
+            binary,
+            &dir.join(format!("node-{id}")),
+            durability,
+            &args,
+        )?);
+    }
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        for at in 0..nodes.len() {
+            if role(nodes[at].addr).is_ok_and(|role| role == "leader") {
+                nodes.swap(0, at);
+                return Ok(nodes);
+            }
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the group elected no leader in {START_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `role` field of a node's `INFO replication`.
+fn role(addr: SocketAddr) -> Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    stream.write_all(b"INFO replication\r\n")?;
+    let mut reader = BufReader::new(stream);
+    let mut header = String::new();
+    reader.read_line(&mut header)?;
+    let len: usize = header
+        .strip_prefix('$')
+        .and_then(|len| len.trim().parse().ok())
+        .with_context(|| format!("INFO answered {header:?}"))?;
+    ensure!(len <= 64 * 1024, "an INFO reply of {len} bytes");
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    let body = String::from_utf8(body)?;
+    body.lines()
+        .find_map(|line| line.strip_prefix("role:"))
+        .map(|role| role.trim().to_string())
+        .context("INFO replication names no role")
 }
 
 /// Checks that both Redis tools run; returns the server's version line.
@@ -195,12 +298,18 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn start_hightower(binary: &Path, data_dir: &Path, durability: &str) -> Result<Running> {
+fn start_hightower(
+    binary: &Path,
+    data_dir: &Path,
+    durability: &str,
+    args: &[&str],
+) -> Result<Running> {
     let mut child = Command::new(binary)
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--durability", durability, "serve", "--no-auth"])
         .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -292,28 +401,30 @@ fn wait_for_pong(addr: SocketAddr) -> Result<()> {
 struct Row {
     test: &'static str,
     pipeline: u32,
-    hightower: Sample,
-    redis: Sample,
+    /// Hightower, or the group's leader with `--cluster`.
+    ours: Sample,
+    /// Redis, or the single node with `--cluster`.
+    theirs: Sample,
 }
 
 fn measure(options: &Options, ours: &Running, theirs: &Running) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for pipeline in PIPELINES {
         for test in TESTS {
-            let (mut hightower, mut redis) = (Vec::new(), Vec::new());
+            let (mut ours_samples, mut theirs_samples) = (Vec::new(), Vec::new());
             for round in 1..=options.rounds {
                 eprintln!(
                     "bench --server: {test} -P {pipeline}, round {round}/{}",
                     options.rounds
                 );
-                hightower.push(benchmark(options, ours.addr, test, pipeline)?);
-                redis.push(benchmark(options, theirs.addr, test, pipeline)?);
+                ours_samples.push(benchmark(options, ours.addr, test, pipeline)?);
+                theirs_samples.push(benchmark(options, theirs.addr, test, pipeline)?);
             }
             rows.push(Row {
                 test,
                 pipeline,
-                hightower: median(&hightower),
-                redis: median(&redis),
+                ours: median(&ours_samples),
+                theirs: median(&theirs_samples),
             });
         }
     }
@@ -396,16 +507,33 @@ fn print_table(options: &Options, redis_version: &str, rows: &[Row]) -> Result<(
         n => format!("-r {n}"),
     };
     let keys = format!("{keys} -d {}", options.value_bytes);
+    let (compared, ours_name, theirs_name) = if options.cluster {
+        (
+            format!(
+                "hightower serve --durability {durability}: the leader of a {GROUP_NODES}-node \
+                 group vs a single node"
+            ),
+            "group",
+            "single",
+        )
+    } else {
+        (
+            format!(
+                "hightower serve --durability {durability} vs redis-server {redis_version} \
+                 (appendonly yes, appendfsync {appendfsync})"
+            ),
+            "hightower",
+            "redis",
+        )
+    };
     let mut table = format!(
-        "\nredis-benchmark -c {} -n {} {keys}, median of {} rounds\n\
-         hightower serve --durability {durability} vs redis-server {redis_version} \
-         (appendonly yes, appendfsync {appendfsync})\n\n\
-         | test | pipeline | hightower ops/s | p50 ms | p99 ms | redis ops/s | p50 ms | p99 ms | ratio |\n\
+        "\nredis-benchmark -c {} -n {} {keys}, median of {} rounds\n{compared}\n\n\
+         | test | pipeline | {ours_name} ops/s | p50 ms | p99 ms | {theirs_name} ops/s | p50 ms | p99 ms | ratio |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         options.clients, options.requests, options.rounds
     );
     for row in rows {
-        let (ours, theirs) = (row.hightower, row.redis);
+        let (ours, theirs) = (row.ours, row.theirs);
         table.push_str(&format!(
             "| {} | {} | {:.0} | {:.3} | {:.3} | {:.0} | {:.3} | {:.3} | {:.2}x |\n",
             row.test.to_uppercase(),

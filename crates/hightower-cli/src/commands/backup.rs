@@ -26,9 +26,9 @@
 //! restore leaves no store behind.
 //!
 //! Keys under [`RAFT_PREFIX`] (a Raft node's own metadata) are left out:
-//! a backup holds the data alone, and restoring the same backup on every
-//! node of a new group gives every node the same state before its first
-//! start.
+//! a backup holds the data alone. A restored store becomes a group by
+//! starting alone as a group of one, which the others join (see
+//! `cluster.rs`).
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};

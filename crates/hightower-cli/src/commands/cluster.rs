@@ -94,6 +94,99 @@ pub(crate) fn new_secret(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How long a group of one may take to elect itself and to snapshot the
+/// data it brings.
+const BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Forms the group on its first start, before the Raft port opens.
+///
+/// - A node that has never been a member and holds no data initializes
+///   the group when it has the lowest id of `members`, and otherwise
+///   waits to be added.
+/// - A node that has never been a member but holds data (a single node's
+///   store, a restored backup) may only start a group of one: data that
+///   did not come through the log exists on no other node, so every other
+///   member must start from a snapshot of it. Anything else is refused.
+/// - A group of one whose log was never purged and whose engine holds
+///   data snapshots everything and purges its log before the port opens
+///   (again after a crash part way), so members added later catch up
+///   from that snapshot.
+async fn form_group(node: &RaftNode, members: &BTreeMap<u64, Node>, data_dir: &Path) -> Result<()> {
+    let id = node.id();
+    let pristine = !node
+        .raft()
+        .is_initialized()
+        .await
+        .context("the Raft node stopped")?;
+    let engine = node.engine();
+    let holds_data = engine.latest_version() > 0;
+    let alone = members.len() == 1;
+    if pristine && holds_data && !alone {
+        bail!(
+            "{} holds a store (at version {}) but this node has never been a member of a group: \
+             a node joins a group on an empty data directory. To bring this store's data into a \
+             new group, start this node alone (no --peer), then start the others on empty data \
+             directories and add them with `hightower cluster add-learner` and `promote`",
+            data_dir.display(),
+            engine.latest_version()
+        );
+    }
+    if pristine && members.keys().next() == Some(&id) {
+        node.initialize(members.clone())
+            .await
+            .context("cannot initialize the group")?;
+        tracing::info!(
+            node_id = id,
+            members = members.len(),
+            "initialized the group"
+        );
+    }
+    if !holds_data {
+        return Ok(());
+    }
+    // The membership the node starts with: the one it stored, or the one
+    // it just initialized, once that is in the metrics.
+    node.raft()
+        .wait(Some(BOOTSTRAP_TIMEOUT))
+        .metrics(
+            |metrics| {
+                metrics
+                    .membership_config
+                    .membership()
+                    .voter_ids()
+                    .next()
+                    .is_some()
+            },
+            "a membership",
+        )
+        .await
+        .context("the node has no membership")?;
+    let metrics = node.metrics();
+    let sole_voter = metrics
+        .membership_config
+        .membership()
+        .voter_ids()
+        .eq(std::iter::once(id));
+    if sole_voter && metrics.purged.is_none() {
+        node.raft()
+            .wait(Some(BOOTSTRAP_TIMEOUT))
+            .current_leader(id, "a group of one electing itself")
+            .await
+            .context("the group of one did not elect itself")?;
+        let snapshot = node
+            .snapshot_and_purge(BOOTSTRAP_TIMEOUT)
+            .await
+            .context("cannot snapshot the data this node brings into its group")?;
+        tracing::info!(
+            node_id = id,
+            keys = engine.len(),
+            snapshot_index = snapshot.index,
+            "the store's data is in a snapshot; members added from now on start from it"
+        );
+    }
+    Ok(())
+}
+
 /// Runs this node of the group until a signal stops it.
 pub(super) fn serve(config: ServerConfig, cluster: ClusterConfig) -> Result<()> {
     let secret = read_secret(&cluster.secret_file)?;
@@ -134,6 +227,7 @@ pub(super) fn serve(config: ServerConfig, cluster: ClusterConfig) -> Result<()> 
         .await
         .context("cannot start the Raft node")?
         .forwarding_through(TcpNetwork::new(secret.clone()));
+        form_group(&node, &members, &config.data_dir).await?;
         tokio::spawn(listener.serve(node.clone()));
         if sweep_keys_per_second > 0 {
             node.spawn_expiry_sweep(sweep_keys_per_second);
@@ -145,15 +239,6 @@ pub(super) fn serve(config: ServerConfig, cluster: ClusterConfig) -> Result<()> 
         Ok::<_, anyhow::Error>(node)
     })?;
     let initializes = members.keys().next() == Some(&cluster.node_id);
-    let pristine = !raft_runtime
-        .block_on(node.raft().is_initialized())
-        .context("the Raft node stopped")?;
-    if initializes && pristine {
-        raft_runtime
-            .block_on(node.initialize(members))
-            .context("cannot initialize the group")?;
-        tracing::info!(node_id = cluster.node_id, "initialized the group");
-    }
     let engine = Arc::new(ReplicatedEngine::new(node.clone()));
     let service = auth_service(&config, &engine)?;
     if let (Some(service), true) = (&service, initializes) {

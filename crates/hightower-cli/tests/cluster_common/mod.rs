@@ -27,6 +27,9 @@ pub(crate) struct Group {
     pub(crate) root: tempfile::TempDir,
     /// Every node's Raft port, running or not.
     pub(crate) raft_ports: BTreeMap<u64, u16>,
+    /// Every started node's client port, kept across restarts so that
+    /// clients find it again.
+    pub(crate) client_ports: BTreeMap<u64, u16>,
     /// The running nodes (dropping one kills it with SIGKILL).
     pub(crate) nodes: BTreeMap<u64, TestServer>,
 }
@@ -47,6 +50,7 @@ impl Group {
                 .map(|id| Ok((id, free_port()?)))
                 .collect::<Result<_>>()?,
             root,
+            client_ports: BTreeMap::new(),
             nodes: BTreeMap::new(),
         })
     }
@@ -61,10 +65,18 @@ impl Group {
         format!("127.0.0.1:{}", self.raft_ports[&id])
     }
 
-    /// Starts node `id` with every other node of `raft_ports` as a peer.
+    /// Starts node `id` with every other node of `raft_ports` as a peer,
+    /// on the client port it had before, if it ran before.
     pub(crate) fn start_node(&mut self, id: u64) -> Result<()> {
         let dir = self.root.path().join(format!("node-{id}"));
+        let client_port = match self.client_ports.get(&id) {
+            Some(&port) => port,
+            None => free_port()?,
+        };
+        self.client_ports.insert(id, client_port);
         let mut args = vec![
+            "--listen".to_string(),
+            format!("127.0.0.1:{client_port}"),
             "--node-id".to_string(),
             id.to_string(),
             "--raft-listen".to_string(),
@@ -149,6 +161,27 @@ impl Group {
         ];
         all.extend_from_slice(args);
         run_hightower(self.root.path(), &all, "")
+    }
+
+    /// What each running node says of itself: its `INFO replication` and
+    /// the warnings and errors it logged (the last few), for a failure's
+    /// message.
+    pub(crate) fn diagnose(&self) -> String {
+        let mut report = String::new();
+        for (id, node) in &self.nodes {
+            let stderr = node.stderr();
+            let alarms: Vec<&str> = stderr
+                .lines()
+                .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
+                .collect();
+            let tail = &alarms[alarms.len().saturating_sub(12)..];
+            report.push_str(&format!(
+                "node {id}: {:?}\n  {}\n",
+                self.replication(*id),
+                tail.join("\n  ")
+            ));
+        }
+        report
     }
 
     /// Waits until `check` holds, asking again every 200 ms.

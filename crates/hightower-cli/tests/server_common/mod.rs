@@ -39,15 +39,23 @@ pub(crate) struct TestServer {
 }
 
 impl TestServer {
-    /// Starts `hightower --data-dir DIR serve --listen 127.0.0.1:0 ARGS...`.
+    /// Starts `hightower --data-dir DIR serve --listen 127.0.0.1:0 ARGS...`
+    /// (without the `--listen` when ARGS have one).
     pub(crate) fn start(data_dir: &Path, args: &[&str]) -> Result<TestServer> {
+        let listen: &[&str] = if args.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let stderr_path = data_dir.with_extension(format!("stderr-{}", std::process::id()));
         let stderr = std::fs::File::create(&stderr_path)
             .with_context(|| format!("creating {}", stderr_path.display()))?;
         let mut child = Command::new(env!("CARGO_BIN_EXE_hightower"))
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "debug"])
+            .arg("serve")
+            .args(listen)
+            .args(["--log-level", "debug"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
