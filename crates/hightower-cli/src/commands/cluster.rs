@@ -47,15 +47,17 @@ const RAFT_THREADS: usize = 2;
 /// admin user.
 const FIRST_ADMIN_WAIT: Duration = Duration::from_secs(300);
 
-/// Raft timing: heartbeats every 100 ms, elections after 1 to 2 s of
-/// silence, so a new leader serves writes a few seconds after the old one
+/// Raft timing: heartbeats every 100 ms, and an election once a follower
+/// heard nothing for its leader lease (openraft's: the longest election
+/// timeout, 1 s) and then its own election timeout (0.5 to 1 s, drawn at
+/// random), so a new leader serves writes about 2 s after the old one
 /// died.
 fn raft_config() -> Result<Arc<RaftConfig>> {
     let config = RaftConfig {
         cluster_name: "hightower".to_string(),
         heartbeat_interval: 100,
-        election_timeout_min: 1_000,
-        election_timeout_max: 2_000,
+        election_timeout_min: 500,
+        election_timeout_max: 1_000,
         ..RaftConfig::default()
     };
     Ok(Arc::new(config.validate().context("the Raft settings")?))
