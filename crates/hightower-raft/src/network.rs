@@ -25,6 +25,17 @@
 //! Every connect, write and read has a deadline; a link that failed drops
 //! its connection and dials again on the next message, and openraft backs
 //! off between attempts. The listener bounds its connections.
+//!
+//! # Connections kept for the next link
+//!
+//! openraft opens a link for every leadership confirmation, and a node
+//! for every write or read point it forwards, so a link does not own its
+//! connection for good: a link that is dropped after a whole exchange
+//! hands its connection to its network's pool (at most
+//! [`IDLE_CONNECTIONS_MAX`] per address), and the next link to that
+//! address takes it instead of dialing and proving the secret again. A
+//! pooled connection the other side closed meanwhile is noticed (a read
+//! that ends at once) and dropped before it is used.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +72,9 @@ pub const CONNECTIONS_MAX: usize = 64;
 
 /// Bytes of the cluster secret.
 pub const SECRET_BYTES: usize = 32;
+
+/// Idle connections a network keeps per address.
+pub const IDLE_CONNECTIONS_MAX: usize = 16;
 
 const FRAME_HEADER_BYTES: usize = 12;
 const NONCE_BYTES: usize = 32;
@@ -347,23 +361,30 @@ async fn serve_connection(
             RpcRequest::ClientWrite(request) => {
                 RpcResponse::ClientWrite(raft.client_write(request).await)
             }
-            RpcRequest::ReadIndex => RpcResponse::ReadIndex(raft.ensure_linearizable().await),
+            RpcRequest::ReadIndex => RpcResponse::ReadIndex(node.leader_read_point().await),
             RpcRequest::Admin(request) => RpcResponse::Admin(node.admin(request).await),
         };
         write_frame(&mut stream, &response).await?;
     }
 }
 
+/// Connections proven and idle, by address.
+type IdlePool = Arc<parking_lot::Mutex<std::collections::HashMap<String, Vec<TcpStream>>>>;
+
 /// The network factory of one node over TCP.
 #[derive(Debug, Clone)]
 pub struct TcpNetwork {
     secret: ClusterSecret,
+    idle: IdlePool,
 }
 
 impl TcpNetwork {
     /// A network whose links prove `secret`.
     pub fn new(secret: ClusterSecret) -> Self {
-        TcpNetwork { secret }
+        TcpNetwork {
+            secret,
+            idle: IdlePool::default(),
+        }
     }
 
     /// A link to `target` at `addr`, outside openraft (for forwarded
@@ -374,17 +395,40 @@ impl TcpNetwork {
             addr,
             secret: self.secret.clone(),
             stream: None,
+            idle: self.idle.clone(),
         }
     }
 }
 
-/// A link to one node; it dials on first use and after a failure.
+/// A link to one node; it takes an idle connection or dials on first use
+/// and after a failure, and gives its connection back when dropped.
 #[derive(Debug)]
 pub struct TcpLink {
     target: NodeId,
     addr: String,
     secret: ClusterSecret,
+    /// A proven connection with no exchange under way.
     stream: Option<TcpStream>,
+    idle: IdlePool,
+}
+
+impl Drop for TcpLink {
+    fn drop(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            let mut idle = self.idle.lock();
+            let pooled = idle.entry(self.addr.clone()).or_default();
+            if pooled.len() < IDLE_CONNECTIONS_MAX {
+                pooled.push(stream);
+            }
+        }
+    }
+}
+
+/// Whether an idle connection still looks open: nothing may be waiting on
+/// it, so any byte, an end of stream or an error means it is unusable.
+fn still_open(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(stream.try_read(&mut byte), Err(error) if error.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 impl RaftNetworkFactory<TypeConfig> for TcpNetwork {
@@ -405,7 +449,15 @@ impl TcpLink {
         request: &RpcRequest,
         deadline: Duration,
     ) -> Result<RpcResponse, WireError> {
-        let outcome = within(deadline, async {
+        within(deadline, async {
+            while self.stream.is_none() {
+                let pooled = self.idle.lock().get_mut(&self.addr).and_then(Vec::pop);
+                match pooled {
+                    Some(stream) if still_open(&stream) => self.stream = Some(stream),
+                    Some(_) => continue,
+                    None => break,
+                }
+            }
             if self.stream.is_none() {
                 let mut stream = within(CONNECT_TIMEOUT, async {
                     Ok(TcpStream::connect(&self.addr).await?)
@@ -415,15 +467,15 @@ impl TcpLink {
                 within(HANDSHAKE_TIMEOUT, dial_handshake(&mut stream, &self.secret)).await?;
                 self.stream = Some(stream);
             }
-            let stream = self.stream.as_mut().expect("connected above");
-            write_frame(stream, request).await?;
-            read_frame(stream).await
+            // Taken for the exchange: a connection cut in the middle of one
+            // (a deadline, a failure) is never reused.
+            let mut stream = self.stream.take().expect("connected above");
+            write_frame(&mut stream, request).await?;
+            let response = read_frame(&mut stream).await?;
+            self.stream = Some(stream);
+            Ok(response)
         })
-        .await;
-        if outcome.is_err() {
-            self.stream = None;
-        }
-        outcome
+        .await
     }
 
     async fn rpc<E: std::error::Error>(
@@ -585,6 +637,70 @@ mod tests {
             .expect("write");
         let got: RpcRequest = read_frame(&mut reader).await.expect("read");
         assert!(matches!(got, RpcRequest::ReadIndex));
+    }
+
+    /// A stand-in for a node's Raft port that answers every request with
+    /// `Done`, closing each connection after `exchanges` of them; returns
+    /// its address and the count of connections it accepted.
+    async fn answering_port(
+        secret: ClusterSecret,
+        exchanges: usize,
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let secret = secret.clone();
+                tokio::spawn(async move {
+                    accept_handshake(&mut stream, &secret)
+                        .await
+                        .expect("handshake");
+                    for _ in 0..exchanges {
+                        let Ok(_) = read_frame::<RpcRequest>(&mut stream).await else {
+                            return;
+                        };
+                        let reply = RpcResponse::Admin(AdminReply::Done("ok".to_string()));
+                        write_frame(&mut stream, &reply).await.expect("reply");
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    #[tokio::test]
+    async fn a_dropped_link_leaves_its_connection_to_the_next() {
+        let (addr, accepted) = answering_port(secret(3), usize::MAX).await;
+        let network = TcpNetwork::new(secret(3));
+        for _ in 0..5 {
+            let mut link = network.link(2, addr.clone());
+            let reply = link
+                .call(&RpcRequest::ReadIndex, Duration::from_secs(5))
+                .await;
+            assert!(matches!(reply, Ok(RpcResponse::Admin(AdminReply::Done(_)))));
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_the_peer_closed_is_not_used() {
+        // The port closes every connection after one exchange.
+        let (addr, accepted) = answering_port(secret(4), 1).await;
+        let network = TcpNetwork::new(secret(4));
+        for _ in 0..3 {
+            let mut link = network.link(2, addr.clone());
+            let reply = link
+                .call(&RpcRequest::ReadIndex, Duration::from_secs(5))
+                .await;
+            assert!(matches!(reply, Ok(RpcResponse::Admin(_))), "{reply:?}");
+            drop(link);
+            // The close reaches this side before the next link looks.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[test]

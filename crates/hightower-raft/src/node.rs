@@ -6,9 +6,10 @@
 //! work to the node's runtime and wait for it on a channel, so they must
 //! be called from a thread that is not one of that runtime's workers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hightower_engine::{Command, Committed, EngineError, KeyDisplay, KeyValue, Versioned};
@@ -19,11 +20,10 @@ use hightower_repl::{
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::network::RaftNetworkFactory;
 use openraft::{RaftMetrics, ServerState};
-use parking_lot::Mutex;
 use tokio::runtime::Handle;
 
 use crate::log_store::{LogStoreOptions, RaftLogStore};
-use crate::network::{RpcRequest, RpcResponse, TcpLink, TcpNetwork};
+use crate::network::{RpcRequest, RpcResponse, TcpNetwork};
 use crate::state_machine::{EngineStateMachine, MachineEngine, check_request};
 use crate::types::{LogId, Node, Raft, RaftConfig, Request, Response, TypeConfig};
 
@@ -35,9 +35,6 @@ pub const SNAPSHOT_DIR: &str = "snapshot";
 /// How long a write or a read point forwarded to the leader may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Idle links to one leader kept for the next forwarded request.
-const IDLE_LINKS_MAX: usize = 16;
-
 /// One running member of a Raft group.
 #[derive(Clone)]
 pub struct RaftNode {
@@ -47,12 +44,65 @@ pub struct RaftNode {
     log: RaftLogStore,
     runtime: Handle,
     forwarder: Option<Arc<Forwarder>>,
+    /// Read points this node confirms as the leader.
+    leader_points: Arc<ReadPoints>,
+    /// Read points this node asks the leader for.
+    forwarded_points: Arc<ReadPoints>,
 }
 
-/// Sends what a follower cannot do itself to the leader.
+/// Read points shared by concurrent reads: one confirmation at a time,
+/// and every read that asked before a confirmation began takes that
+/// confirmation's point, so a burst of reads costs one round trip to a
+/// quorum rather than one each.
+///
+/// Why that is linearizable: a point confirmed after a read began (the
+/// leader's applied log id once a quorum acknowledged it still leads) is
+/// at least every write committed before the read began.
+#[derive(Debug, Default)]
+struct ReadPoints {
+    /// Tickets handed out, one per read that asked.
+    asked: AtomicU64,
+    /// Held through a confirmation; the last confirmed round.
+    round: tokio::sync::Mutex<Round>,
+}
+
+/// A confirmed round of [`ReadPoints`].
+#[derive(Debug, Default)]
+struct Round {
+    /// Reads with a ticket up to this one asked before the round began.
+    covered: u64,
+    /// Its point.
+    point: Option<LogId>,
+}
+
+impl ReadPoints {
+    /// A read point for a read that asks now: the point of a round that
+    /// began after it asked, running `confirm` for a new round when no
+    /// such round was confirmed while it waited. A failed round is this
+    /// caller's alone; the next waiter runs a round of its own.
+    async fn get<E>(
+        &self,
+        confirm: impl std::future::Future<Output = Result<Option<LogId>, E>>,
+    ) -> Result<Option<LogId>, E> {
+        let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut round = self.round.lock().await;
+        if round.covered >= ticket {
+            return Ok(round.point);
+        }
+        let covers = self.asked.load(Ordering::SeqCst);
+        let point = confirm.await?;
+        *round = Round {
+            covered: covers,
+            point,
+        };
+        Ok(point)
+    }
+}
+
+/// Sends what a follower cannot do itself to the leader (over the
+/// network's pooled connections).
 struct Forwarder {
     network: TcpNetwork,
-    idle: Mutex<HashMap<NodeId, Vec<TcpLink>>>,
 }
 
 impl Forwarder {
@@ -62,9 +112,8 @@ impl Forwarder {
         node: &Node,
         request: RpcRequest,
     ) -> Result<RpcResponse, ReplError> {
-        let link = self.idle.lock().get_mut(&leader).and_then(Vec::pop);
-        let mut link = link.unwrap_or_else(|| self.network.link(leader, node.addr.clone()));
-        let response = link
+        self.network
+            .link(leader, node.addr.clone())
             .call(&request, FORWARD_TIMEOUT)
             .await
             .map_err(|error| {
@@ -72,13 +121,7 @@ impl Forwarder {
                     "the leader, node {leader} at {}, did not answer: {error}",
                     node.addr
                 ))
-            })?;
-        let mut idle = self.idle.lock();
-        let links = idle.entry(leader).or_default();
-        if links.len() < IDLE_LINKS_MAX {
-            links.push(link);
-        }
-        Ok(response)
+            })
     }
 }
 
@@ -139,6 +182,8 @@ impl RaftNode {
             log,
             runtime: Handle::current(),
             forwarder: None,
+            leader_points: Arc::default(),
+            forwarded_points: Arc::default(),
         })
     }
 
@@ -146,10 +191,7 @@ impl RaftNode {
     /// follower to the leader over `network` (without it, a follower
     /// answers them with [`ReplError::NotLeader`]).
     pub fn forwarding_through(mut self, network: TcpNetwork) -> Self {
-        self.forwarder = Some(Arc::new(Forwarder {
-            network,
-            idle: Mutex::new(HashMap::new()),
-        }));
+        self.forwarder = Some(Arc::new(Forwarder { network }));
         self
     }
 
@@ -298,23 +340,27 @@ impl RaftNode {
     /// log id it has applied once it confirmed its leadership) and the
     /// follower waits until it applied that far itself.
     pub async fn read_barrier(&self) -> Result<(), ReplError> {
-        let outcome = match self.forward_target() {
-            Some((forwarder, leader, node)) => {
-                match forwarder.call(leader, &node, RpcRequest::ReadIndex).await? {
-                    RpcResponse::ReadIndex(outcome) => outcome,
-                    _ => return Err(unavailable("the leader answered another request")),
-                }
-            }
-            None => self.raft.ensure_linearizable().await,
-        };
-        let point = outcome.map_err(|error| match error {
+        let not_leader = |error| match error {
             RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(forward)) => {
                 ReplError::NotLeader {
                     leader: forward.leader_id,
                 }
             }
             other => unavailable(other),
-        })?;
+        };
+        let point = match self.forward_target() {
+            Some((forwarder, leader, node)) => {
+                self.forwarded_points
+                    .get(async {
+                        match forwarder.call(leader, &node, RpcRequest::ReadIndex).await? {
+                            RpcResponse::ReadIndex(outcome) => outcome.map_err(not_leader),
+                            _ => Err(unavailable("the leader answered another request")),
+                        }
+                    })
+                    .await?
+            }
+            None => self.leader_read_point().await.map_err(not_leader)?,
+        };
         if let Some(point) = point {
             self.raft
                 .wait(Some(FORWARD_TIMEOUT))
@@ -323,6 +369,18 @@ impl RaftNode {
                 .map_err(|error| unavailable(format!("catching up to the leader: {error}")))?;
         }
         Ok(())
+    }
+
+    /// The point a linearizable read must wait for, confirmed by this node
+    /// as the leader (concurrent callers share a confirmation); an error
+    /// when it does not lead. What a follower's `ReadIndex` gets.
+    pub async fn leader_read_point(
+        &self,
+    ) -> Result<Option<LogId>, RaftError<NodeId, openraft::error::CheckIsLeaderError<NodeId, Node>>>
+    {
+        self.leader_points
+            .get(self.raft.ensure_linearizable())
+            .await
     }
 
     /// A linearizable read of `key`, through the leader.
@@ -544,5 +602,64 @@ impl SnapshotProvider for RaftNode {
                 "snapshot at version {version}: a Raft node installs only snapshots its leader sends"
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use openraft::CommittedLeaderId;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_reads_share_rounds_that_began_after_they_asked() {
+        let points = Arc::new(ReadPoints::default());
+        // One logical clock for the asks and the rounds' beginnings.
+        let clock = Arc::new(AtomicU64::new(1));
+        let rounds = Arc::new(AtomicU64::new(0));
+        let mut readers = Vec::new();
+        for _ in 0..64 {
+            let (points, clock, rounds) = (points.clone(), clock.clone(), rounds.clone());
+            readers.push(tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..20 {
+                    let asked = clock.fetch_add(1, Ordering::SeqCst);
+                    let point = points
+                        .get(async {
+                            rounds.fetch_add(1, Ordering::SeqCst);
+                            let began = clock.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_micros(200)).await;
+                            Ok::<_, ()>(Some(LogId::new(CommittedLeaderId::new(1, 1), began)))
+                        })
+                        .await
+                        .expect("no round fails");
+                    seen.push((asked, point.expect("a point").index));
+                }
+                seen
+            }));
+        }
+        let mut reads = 0;
+        for reader in readers {
+            for (asked, began) in reader.await.expect("a reader finishes") {
+                assert!(
+                    began > asked,
+                    "a read asked at {asked} got a round that began at {began}"
+                );
+                reads += 1;
+            }
+        }
+        let rounds = rounds.load(Ordering::SeqCst);
+        assert!(rounds < reads / 4, "{rounds} rounds for {reads} reads");
+    }
+
+    #[tokio::test]
+    async fn a_failed_round_is_its_callers_alone() {
+        let points = ReadPoints::default();
+        let failed = points.get(async { Err::<Option<LogId>, &str>("not the leader") });
+        assert_eq!(failed.await, Err("not the leader"));
+        let point = Some(LogId::new(CommittedLeaderId::new(2, 1), 7));
+        assert_eq!(points.get(async { Ok::<_, &str>(point) }).await, Ok(point));
     }
 }
