@@ -350,6 +350,10 @@ impl EngineStateMachine {
         engine
             .install_snapshot(body.version, &mut keys)
             .map_err(write_error)?;
+        // openraft drops the log behind the snapshot next: the installed
+        // state must not be lost to a crash, whatever the engine's own
+        // durability.
+        engine.sync().map_err(write_error)?;
         let stored = StoredSnapshot {
             meta: meta.clone(),
             data,

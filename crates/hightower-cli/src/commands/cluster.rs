@@ -196,7 +196,15 @@ pub(super) fn serve(config: ServerConfig, cluster: ClusterConfig) -> Result<()> 
     // expired keys through the log at the rate the settings ask for.
     let engine_config = config.engine_config();
     let sweep_keys_per_second = engine_config.expiry_sweep_keys_per_second;
-    let engine_config = engine_config.expiry_sweep_keys_per_second(0);
+    // The Raft log is what makes a write durable (a majority fsynced it
+    // before it is acknowledged); the engine is its applied state, which
+    // openraft applies again from the log after a crash, from the last
+    // applied id the engine kept. So the engine syncs in the background
+    // rather than on every entry; it syncs before a snapshot is handed
+    // over or installed (the log behind a snapshot is dropped).
+    let engine_config = engine_config.expiry_sweep_keys_per_second(0).durability(
+        hightower_engine::Durability::Periodic(super::PERIODIC_SYNC_INTERVAL),
+    );
     let local = Arc::new(
         SingleNodeEngine::with_config(engine_config)
             .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?,

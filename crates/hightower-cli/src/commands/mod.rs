@@ -31,7 +31,7 @@ pub(crate) use kv::KeyNotFound;
 pub(crate) use verify::VerificationFailed;
 
 /// The interval of `--durability periodic`.
-const PERIODIC_SYNC_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const PERIODIC_SYNC_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How the process ends; the values are documented in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
