@@ -84,14 +84,7 @@ fn a_single_store_grows_into_a_group_with_its_versions() -> Result<()> {
     group.cluster("promote", 1, &["2"])?;
     group.cluster("promote", 1, &["3"])?;
     group.wait_for("three voters everywhere", |group| {
-        Ok(group.nodes.keys().all(|&id| {
-            group
-                .replication(id)
-                .ok()
-                .and_then(|r| r.get("voters").cloned())
-                .as_deref()
-                == Some("1,2,3")
-        }))
+        Ok(group.voters_everywhere("1,2,3"))
     })?;
 
     // Every node holds the store's keys at their versions, in its own

@@ -93,14 +93,7 @@ fn a_node_joins_is_promoted_and_the_old_leader_leaves() -> Result<()> {
     let promoted = group.cluster("promote", 4, &["4"])?;
     ensure!(promoted.contains("voter"), "{promoted}");
     group.wait_for("four voters on every node", |group| {
-        Ok(group.nodes.keys().all(|&id| {
-            group
-                .replication(id)
-                .ok()
-                .and_then(|r| r.get("voters").cloned())
-                .as_deref()
-                == Some("1,2,3,4")
-        }))
+        Ok(group.voters_everywhere("1,2,3,4"))
     })?;
     // The new voter holds everything written before it joined.
     ensure!(group.contents(4)?.len() == KEYS, "node 4 holds every key");
@@ -132,13 +125,7 @@ fn a_node_joins_is_promoted_and_the_old_leader_leaves() -> Result<()> {
         .collect();
     let expected_voters = expected_voters.join(",");
     group.wait_for("three voters after the removal", |group| {
-        Ok(group.nodes.keys().all(|&id| {
-            group
-                .replication(id)
-                .ok()
-                .and_then(|r| r.get("voters").cloned())
-                == Some(expected_voters.clone())
-        }))
+        Ok(group.voters_everywhere(&expected_voters))
     })?;
     let leader = group.leader()?;
     ensure!(leader != first_leader);

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use hightower_repl::NodeId;
-use openraft::ServerState;
+use openraft::{RaftMetrics, ServerState};
 use serde::{Deserialize, Serialize};
 
 use crate::network::{ClusterSecret, RpcRequest, RpcResponse, TcpNetwork};
@@ -293,46 +293,47 @@ impl RaftNode {
         network: TcpNetwork,
     ) -> tokio::task::JoinHandle<()> {
         const TICK: Duration = Duration::from_secs(1);
-        let node = self.clone();
-        self.runtime().spawn(async move {
-            let mut ticks = tokio::time::interval(TICK);
-            loop {
-                ticks.tick().await;
-                let metrics = node.metrics();
-                if metrics.state == ServerState::Shutdown {
-                    return;
-                }
-                let membership = metrics.membership_config.membership();
-                let Some(own) = membership.get_node(&node.id()) else {
-                    continue;
-                };
-                if own.client_addr == client_addr || metrics.current_leader.is_none() {
-                    continue;
-                }
-                let request = AdminRequest::SetClientAddr {
-                    id: node.id(),
-                    client_addr: client_addr.clone(),
-                };
-                let reply = if metrics.current_leader == Some(node.id()) {
-                    node.admin(request).await
-                } else {
-                    let Some(leader) = metrics
-                        .current_leader
-                        .and_then(|id| membership.get_node(&id))
-                    else {
-                        continue;
-                    };
-                    match call_once(&network, &leader.addr, &request, Duration::from_secs(5)).await
-                    {
-                        Ok(reply) => reply,
-                        Err(error) => AdminReply::Failed(error),
-                    }
-                };
-                if let AdminReply::Failed(reason) = reply {
-                    tracing::debug!(%reason, "announcing the client address again later");
-                }
-            }
+        self.spawn_every(TICK, move |node, metrics| {
+            let (client_addr, network) = (client_addr.clone(), network.clone());
+            async move { announce_client_addr(&node, &metrics, client_addr, &network).await }
         })
+    }
+}
+
+/// One round of [`RaftNode::spawn_client_addr_announcer`].
+async fn announce_client_addr(
+    node: &RaftNode,
+    metrics: &RaftMetrics<NodeId, Node>,
+    client_addr: String,
+    network: &TcpNetwork,
+) {
+    let membership = metrics.membership_config.membership();
+    let Some(own) = membership.get_node(&node.id()) else {
+        return;
+    };
+    if own.client_addr == client_addr || metrics.current_leader.is_none() {
+        return;
+    }
+    let request = AdminRequest::SetClientAddr {
+        id: node.id(),
+        client_addr,
+    };
+    let reply = if metrics.current_leader == Some(node.id()) {
+        node.admin(request).await
+    } else {
+        let Some(leader) = metrics
+            .current_leader
+            .and_then(|id| membership.get_node(&id))
+        else {
+            return;
+        };
+        match call_once(network, &leader.addr, &request, Duration::from_secs(5)).await {
+            Ok(reply) => reply,
+            Err(error) => AdminReply::Failed(error),
+        }
+    };
+    if let AdminReply::Failed(reason) = reply {
+        tracing::debug!(%reason, "announcing the client address again later");
     }
 }
 

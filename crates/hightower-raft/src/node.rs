@@ -214,11 +214,6 @@ impl RaftNode {
         self.id
     }
 
-    /// The runtime the node's tasks run on.
-    pub(crate) fn runtime(&self) -> &Handle {
-        &self.runtime
-    }
-
     /// Raft's own handle, for what this type does not wrap.
     pub fn raft(&self) -> &Raft {
         &self.raft
@@ -421,18 +416,34 @@ impl RaftNode {
     pub fn spawn_expiry_sweep(&self, keys_per_second: usize) -> tokio::task::JoinHandle<()> {
         const TICK: Duration = Duration::from_millis(100);
         let per_tick = keys_per_second.div_ceil(10).max(1);
+        self.spawn_every(TICK, move |node, metrics| async move {
+            if metrics.state == ServerState::Leader {
+                node.sweep_once(per_tick).await;
+            }
+        })
+    }
+
+    /// Runs `round` every `tick`, with the node's metrics of that moment,
+    /// until the node shuts down.
+    pub(crate) fn spawn_every<F, Fut>(
+        &self,
+        tick: Duration,
+        mut round: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: FnMut(RaftNode, RaftMetrics<NodeId, Node>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         let node = self.clone();
         self.runtime.spawn(async move {
-            let mut ticks = tokio::time::interval(TICK);
+            let mut ticks = tokio::time::interval(tick);
             loop {
                 ticks.tick().await;
                 let metrics = node.metrics();
                 if metrics.state == ServerState::Shutdown {
                     return;
                 }
-                if metrics.state == ServerState::Leader {
-                    node.sweep_once(per_tick).await;
-                }
+                round(node.clone(), metrics).await;
             }
         })
     }

@@ -134,6 +134,18 @@ impl Group {
         }
     }
 
+    /// Whether every running node names `voters` (ids joined by commas)
+    /// as the voters.
+    pub(crate) fn voters_everywhere(&self, voters: &str) -> bool {
+        self.nodes.keys().all(|&id| {
+            self.replication(id)
+                .ok()
+                .and_then(|r| r.get("voters").cloned())
+                .as_deref()
+                == Some(voters)
+        })
+    }
+
     /// Every key with its value, as node `id` serves them.
     pub(crate) fn contents(&self, id: u64) -> Result<BTreeMap<String, String>> {
         let mut con = self.nodes[&id].connect()?;
