@@ -67,8 +67,9 @@ fn raft_config() -> Result<Arc<RaftConfig>> {
 fn read_secret(path: &Path) -> Result<ClusterSecret> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
-            "cannot read the cluster secret file {} (a node of a group needs it; make one with \
-             `hightower cluster new-secret FILE` and copy it to every node)",
+            "cannot read the cluster secret file {} (every node of a group and the `cluster` \
+             subcommands need it; make one with `hightower cluster new-secret FILE` and copy \
+             it to every node)",
             path.display()
         )
     })?;
