@@ -25,7 +25,9 @@ use tokio::runtime::Handle;
 use crate::log_store::{LogStoreOptions, RaftLogStore};
 use crate::network::{RpcRequest, RpcResponse, TcpNetwork};
 use crate::state_machine::{EngineStateMachine, MachineEngine, check_request};
-use crate::types::{LogId, Node, Raft, RaftConfig, Request, Response, TypeConfig};
+use crate::types::{
+    LogId, Node, Raft, RaftConfig, Request, Response, TypeConfig, WireCommand, WireExpect,
+};
 
 /// The log's directory under a node's Raft directory.
 pub const LOG_DIR: &str = "log";
@@ -44,10 +46,128 @@ pub struct RaftNode {
     log: RaftLogStore,
     runtime: Handle,
     forwarder: Option<Arc<Forwarder>>,
+    /// Unconditional writes waiting to share a log entry.
+    merger: Arc<Merger>,
     /// Read points this node confirms as the leader.
     leader_points: Arc<ReadPoints>,
     /// Read points this node asks the leader for.
     forwarded_points: Arc<ReadPoints>,
+}
+
+/// Proposals a node keeps on their way to the log at once.
+const PROPOSALS_IN_FLIGHT: usize = 2;
+
+/// Commands one merged entry holds at most.
+const MERGED_COMMANDS_MAX: usize = 4_096;
+
+/// Key and value bytes one merged entry holds at most.
+const MERGED_BYTES_MAX: usize = 4 << 20;
+
+/// Unconditional writes waiting to be proposed, merged into one log entry
+/// each time a proposal slot is free: while a proposal is on its way to a
+/// majority, the writes that arrive meanwhile gather here, so a busy
+/// group commits many writes per entry (and per fsync) instead of one.
+///
+/// Only writes without conditions are merged: a batch of them cannot fail
+/// on a condition, so one entry of several behaves as those requests one
+/// after the other, each at its own consecutive versions, and each caller
+/// gets its own versions back.
+#[derive(Debug)]
+struct Merger {
+    queue: parking_lot::Mutex<std::collections::VecDeque<Waiting>>,
+    slots: tokio::sync::Semaphore,
+}
+
+impl Default for Merger {
+    fn default() -> Self {
+        Merger {
+            queue: parking_lot::Mutex::default(),
+            slots: tokio::sync::Semaphore::new(PROPOSALS_IN_FLIGHT),
+        }
+    }
+}
+
+/// A write waiting in the [`Merger`].
+#[derive(Debug)]
+struct Waiting {
+    request: Request,
+    done: tokio::sync::oneshot::Sender<Result<Committed, ReplError>>,
+}
+
+impl Merger {
+    /// The oldest waiting writes, up to an entry's bounds (at least one).
+    fn take(&self, bytes_max: usize) -> Vec<Waiting> {
+        let mut queue = self.queue.lock();
+        let (mut commands, mut bytes) = (0, 0);
+        let mut taken = Vec::new();
+        while let Some(next) = queue.front() {
+            let next_bytes = request_bytes(&next.request);
+            let fits = commands + next.request.commands.len() <= MERGED_COMMANDS_MAX
+                && bytes + next_bytes <= bytes_max;
+            if !taken.is_empty() && !fits {
+                break;
+            }
+            commands += next.request.commands.len();
+            bytes += next_bytes;
+            taken.extend(queue.pop_front());
+        }
+        taken
+    }
+}
+
+/// Key and value bytes one merged entry holds at most, well inside the
+/// engine's batch limit (which also counts each record's framing).
+fn merged_bytes_max(limits: &hightower_log::Limits) -> usize {
+    MERGED_BYTES_MAX.min(limits.batch_bytes_max / 2)
+}
+
+/// Key and value bytes of a request.
+fn request_bytes(request: &Request) -> usize {
+    request
+        .commands
+        .iter()
+        .map(|command| match command {
+            WireCommand::Put { key, value, .. } => key.len() + value.len(),
+            WireCommand::Delete { key, .. } | WireCommand::Check { key, .. } => key.len(),
+        })
+        .sum()
+}
+
+/// Whether `request` may share an entry with others: puts and deletes
+/// without a condition, each within the engine's limits (so that applying
+/// it cannot refuse it and with it the others), and small enough to merge.
+fn merged_alike(request: &Request, limits: &hightower_log::Limits) -> bool {
+    !request.sees_expired
+        && request_bytes(request) <= merged_bytes_max(limits)
+        && request.commands.len() <= MERGED_COMMANDS_MAX
+        && request.commands.iter().all(|command| match command {
+            WireCommand::Put {
+                key,
+                value,
+                expect: WireExpect::Any,
+                ..
+            } => {
+                !key.is_empty()
+                    && key.len() <= limits.key_bytes_max
+                    && value.len() <= limits.value_bytes_max
+            }
+            WireCommand::Delete {
+                key,
+                expect: WireExpect::Any,
+            } => !key.is_empty() && key.len() <= limits.key_bytes_max,
+            _ => false,
+        })
+}
+
+/// The failure of a merged proposal, for each write that shared it.
+fn shared_error(error: &ReplError) -> ReplError {
+    match error {
+        ReplError::NotLeader { leader } => ReplError::NotLeader { leader: *leader },
+        ReplError::Refused { reason } => ReplError::Refused {
+            reason: reason.clone(),
+        },
+        other => unavailable(other),
+    }
 }
 
 /// Read points shared by concurrent reads: one confirmation at a time,
@@ -182,6 +302,7 @@ impl RaftNode {
             log,
             runtime: Handle::current(),
             forwarder: None,
+            merger: Arc::default(),
             leader_points: Arc::default(),
             forwarded_points: Arc::default(),
         })
@@ -283,9 +404,80 @@ impl RaftNode {
     /// returns once a majority has it and this node applied it, command
     /// `i` that writes at `first_version + i`. A condition that does not
     /// hold comes back as the engine's `VersionConflict`.
+    ///
+    /// Writes without conditions that arrive while others are on their way
+    /// share one log entry ([`Merger`]): the group commits them in one
+    /// round, each at its own versions.
     pub async fn write(&self, commands: Vec<Command>) -> Result<Committed, ReplError> {
-        self.propose(Request::at(commands, self.engine().now_ms()))
+        let request = Request::at(commands, self.engine().now_ms());
+        if merged_alike(&request, &self.engine().config().limits) {
+            self.propose_merged(request).await
+        } else {
+            self.propose(request).await
+        }
+    }
+
+    /// Proposes `request` (unconditional, see [`merged_alike`]) together
+    /// with the others waiting when a proposal slot frees up.
+    async fn propose_merged(&self, request: Request) -> Result<Committed, ReplError> {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.merger
+            .queue
+            .lock()
+            .push_back(Waiting { request, done });
+        let permit = self
+            .merger
+            .slots
+            .acquire()
             .await
+            .map_err(|_| unavailable("the node is shutting down"))?;
+        let batch = self
+            .merger
+            .take(merged_bytes_max(&self.engine().config().limits));
+        if !batch.is_empty() {
+            let counts: Vec<u32> = batch
+                .iter()
+                .map(|waiting| waiting.request.commands.len() as u32)
+                .collect();
+            let mut commands = Vec::with_capacity(counts.iter().sum::<u32>() as usize);
+            let mut judged_at_ms = 0;
+            let mut senders = Vec::with_capacity(batch.len());
+            for waiting in batch {
+                judged_at_ms = judged_at_ms.max(waiting.request.judged_at_ms);
+                commands.extend(waiting.request.commands);
+                senders.push(waiting.done);
+            }
+            let merged = Request {
+                commands,
+                judged_at_ms,
+                sees_expired: false,
+            };
+            let outcome = self.propose(merged).await;
+            drop(permit);
+            // A caller that stopped waiting needs no answer.
+            match outcome {
+                Ok(committed) => {
+                    let mut next = committed.first_version;
+                    for (done, count) in senders.into_iter().zip(counts) {
+                        let _ = done.send(Ok(Committed {
+                            first_version: next,
+                            count,
+                        }));
+                        next += u64::from(count);
+                    }
+                }
+                Err(error) => {
+                    for done in senders {
+                        let _ = done.send(Err(shared_error(&error)));
+                    }
+                }
+            }
+        } else {
+            drop(permit);
+        }
+        outcome
+            .await
+            .map_err(|_| unavailable("the write's proposal was abandoned; it may have committed"))?
     }
 
     /// Replicates `request` (see [`RaftNode::write`]).
