@@ -76,6 +76,8 @@ const MERGED_BYTES_MAX: usize = 4 << 20;
 struct Merger {
     queue: parking_lot::Mutex<std::collections::VecDeque<Waiting>>,
     slots: tokio::sync::Semaphore,
+    /// The id of the next write queued.
+    next_id: AtomicU64,
 }
 
 impl Default for Merger {
@@ -83,6 +85,7 @@ impl Default for Merger {
         Merger {
             queue: parking_lot::Mutex::default(),
             slots: tokio::sync::Semaphore::new(PROPOSALS_IN_FLIGHT),
+            next_id: AtomicU64::new(0),
         }
     }
 }
@@ -90,6 +93,8 @@ impl Default for Merger {
 /// A write waiting in the [`Merger`].
 #[derive(Debug)]
 struct Waiting {
+    /// Its place in the queue's order.
+    id: u64,
     request: Request,
     done: tokio::sync::oneshot::Sender<Result<Committed, ReplError>>,
 }
@@ -421,19 +426,32 @@ impl RaftNode {
     /// with the others waiting when a proposal slot frees up.
     async fn propose_merged(&self, request: Request) -> Result<Committed, ReplError> {
         let (done, outcome) = tokio::sync::oneshot::channel();
+        let id = self.merger.next_id.fetch_add(1, Ordering::Relaxed);
         self.merger
             .queue
             .lock()
-            .push_back(Waiting { request, done });
+            .push_back(Waiting { id, request, done });
         let permit = self
             .merger
             .slots
             .acquire()
             .await
             .map_err(|_| unavailable("the node is shutting down"))?;
-        let batch = self
+        // A proposal that took this write while this caller waited for a
+        // slot answers it; proposing the writes queued since is left to
+        // their own callers, so that they gather into one entry.
+        let still_queued = self
             .merger
-            .take(merged_bytes_max(&self.engine().config().limits));
+            .queue
+            .lock()
+            .iter()
+            .any(|waiting| waiting.id == id);
+        let batch = if still_queued {
+            self.merger
+                .take(merged_bytes_max(&self.engine().config().limits))
+        } else {
+            Vec::new()
+        };
         if !batch.is_empty() {
             let counts: Vec<u32> = batch
                 .iter()
