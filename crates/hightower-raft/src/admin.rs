@@ -121,6 +121,16 @@ pub struct MemberStatus {
     pub matched: Option<u64>,
 }
 
+/// The last log index the leader knows node `id` holds (`None` on
+/// another node, or before the leader heard from it).
+fn matched_index(metrics: &RaftMetrics<NodeId, Node>, id: NodeId) -> Option<u64> {
+    metrics
+        .replication
+        .as_ref()
+        .and_then(|replication| replication.get(&id).copied().flatten())
+        .map(|log_id| log_id.index)
+}
+
 fn check_addr(addr: &str) -> Result<(), String> {
     if addr.is_empty() || addr.len() > ADDR_BYTES_MAX || addr.chars().any(char::is_whitespace) {
         return Err(format!(
@@ -178,11 +188,7 @@ impl RaftNode {
                         "node {id} is not a member; add it as a learner first"
                     ));
                 }
-                let matched = metrics
-                    .replication
-                    .as_ref()
-                    .and_then(|replication| replication.get(&id).copied().flatten())
-                    .map(|log_id| log_id.index);
+                let matched = matched_index(&metrics, id);
                 let last = metrics.last_log_index.unwrap_or(0);
                 let behind = last.saturating_sub(matched.unwrap_or(0));
                 if matched.is_none() || behind > PROMOTE_LAG_MAX {
@@ -257,16 +263,11 @@ impl RaftNode {
                 addr: node.addr.clone(),
                 client_addr: node.client_addr.clone(),
                 voter: voters.contains(&id),
-                matched: metrics
-                    .replication
-                    .as_ref()
-                    .and_then(|replication| replication.get(&id).copied().flatten())
-                    .map(|log_id| log_id.index)
-                    .or_else(|| {
-                        (id == status.node_id)
-                            .then_some(status.last_log_index)
-                            .flatten()
-                    }),
+                matched: matched_index(&metrics, id).or_else(|| {
+                    (id == status.node_id)
+                        .then_some(status.last_log_index)
+                        .flatten()
+                }),
             })
             .collect();
         GroupStatus {

@@ -100,9 +100,16 @@ struct Waiting {
 }
 
 impl Merger {
-    /// The oldest waiting writes, up to an entry's bounds (at least one).
-    fn take(&self, bytes_max: usize) -> Vec<Waiting> {
+    /// The oldest waiting writes, up to an entry's bounds (at least one),
+    /// when write `id` is still among them. Otherwise a proposal took it
+    /// while its caller waited for a slot, and nothing is taken: the
+    /// writes queued since are left to their own callers, so that they
+    /// gather into one entry rather than trickle out one by one.
+    fn take_if_queued(&self, id: u64, bytes_max: usize) -> Vec<Waiting> {
         let mut queue = self.queue.lock();
+        if !queue.iter().any(|waiting| waiting.id == id) {
+            return Vec::new();
+        }
         let (mut commands, mut bytes) = (0, 0);
         let mut taken = Vec::new();
         while let Some(next) = queue.front() {
@@ -437,21 +444,9 @@ impl RaftNode {
             .acquire()
             .await
             .map_err(|_| unavailable("the node is shutting down"))?;
-        // A proposal that took this write while this caller waited for a
-        // slot answers it; proposing the writes queued since is left to
-        // their own callers, so that they gather into one entry.
-        let still_queued = self
+        let batch = self
             .merger
-            .queue
-            .lock()
-            .iter()
-            .any(|waiting| waiting.id == id);
-        let batch = if still_queued {
-            self.merger
-                .take(merged_bytes_max(&self.engine().config().limits))
-        } else {
-            Vec::new()
-        };
+            .take_if_queued(id, merged_bytes_max(&self.engine().config().limits));
         if !batch.is_empty() {
             let counts: Vec<u32> = batch
                 .iter()

@@ -42,10 +42,10 @@ use hightower_engine::backup::{
 };
 use hightower_engine::{EngineError, KeyValue, SingleNodeEngine, SnapshotEngine};
 use hightower_raft::RAFT_PREFIX;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
-use super::master_key::create_owner_only;
-use super::{Access, find_cause, open_engine};
+use super::master_key::{create_owner_only, sync_parent_dir};
+use super::{Access, find_cause, open_engine, progress_bar};
 use crate::cli::{BackupArgs, Cli, RestoreArgs};
 
 /// Stores with fewer keys get no progress bar.
@@ -147,6 +147,7 @@ fn write_backup(engine: &SingleNodeEngine, dir: &Path) -> Result<Manifest> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     let bar = progress_bar(
         view.len() as u64,
+        PROGRESS_KEYS_MIN,
         "backup [{bar:40}] {pos}/{len} keys, eta {eta}",
     )?;
     for item in view.iter() {
@@ -185,13 +186,7 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
     drop(file);
     std::fs::rename(&tmp, &path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync directory {}", dir.display()))
+    sync_parent_dir(&path)
 }
 
 /// Fails unless `dir` is missing or an empty directory.
@@ -232,11 +227,7 @@ fn prepare_empty_dir(dir: &Path, what: &str) -> Result<bool> {
     builder
         .create(dir)
         .with_context(|| format!("cannot create {what} {}", dir.display()))?;
-    let parent = match dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    sync_dir(parent)?;
+    sync_parent_dir(dir)?;
     Ok(true)
 }
 
@@ -312,6 +303,7 @@ fn verify_data(dir: &Path, manifest: &Manifest) -> Result<()> {
     let mut reader = open_data(dir, *manifest)?;
     let bar = progress_bar(
         manifest.n_keys,
+        PROGRESS_KEYS_MIN,
         "verify [{bar:40}] {pos}/{len} keys, eta {eta}",
     )?;
     // The reader stops at the manifest's key count, so this loop ends.
@@ -329,6 +321,7 @@ fn install(cli: &Cli, dir: &Path, manifest: &Manifest) -> Result<()> {
     let mut failure = None;
     let bar = progress_bar(
         manifest.n_keys,
+        PROGRESS_KEYS_MIN,
         "install [{bar:40}] {pos}/{len} keys, eta {eta}",
     )?;
     let mut entries = Entries {
@@ -370,15 +363,4 @@ fn discard_store(dir: &Path, created: bool) {
             std::fs::remove_file(&path)
         };
     }
-}
-
-/// A bar over `total` keys on stderr, hidden for small stores.
-fn progress_bar(total: u64, template: &str) -> Result<ProgressBar> {
-    if total < PROGRESS_KEYS_MIN {
-        return Ok(ProgressBar::hidden());
-    }
-    let style = ProgressStyle::with_template(template)
-        .context("progress bar template")?
-        .progress_chars("=> ");
-    Ok(ProgressBar::new(total).with_style(style))
 }

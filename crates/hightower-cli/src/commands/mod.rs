@@ -157,3 +157,19 @@ fn open_dir(dir: &Path, durability: Durability, access: Access) -> Result<Single
     SingleNodeEngine::with_config(config)
         .with_context(|| format!("cannot open data directory {}", dir.display()))
 }
+
+/// A progress bar on stderr over `total` steps, drawn with `template`;
+/// hidden below `shown_from` steps, where it would only flicker.
+pub(crate) fn progress_bar(
+    total: u64,
+    shown_from: u64,
+    template: &str,
+) -> Result<indicatif::ProgressBar> {
+    if total < shown_from {
+        return Ok(indicatif::ProgressBar::hidden());
+    }
+    let style = indicatif::ProgressStyle::with_template(template)
+        .context("progress bar template")?
+        .progress_chars("=> ");
+    Ok(indicatif::ProgressBar::new(total).with_style(style))
+}

@@ -12,16 +12,15 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use hightower_engine::{AdminEngine, EngineError};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::stats::file_name;
 use super::{Access, open_engine};
 use crate::cli::Cli;
 
 /// Segments from which on a progress bar is drawn.
-const PROGRESS_BAR_SEGMENTS_MIN: usize = 8;
+const PROGRESS_BAR_SEGMENTS_MIN: u64 = 8;
 
 /// A segment failed its checks (exit status 4). The message names the
 /// file and the offset.
@@ -80,15 +79,11 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
 /// and the failure messages.
 fn verify_segments(engine: &dyn AdminEngine) -> Result<(Totals, Vec<String>)> {
     let segments = engine.segments();
-    let bar = if segments.len() >= PROGRESS_BAR_SEGMENTS_MIN {
-        let style =
-            ProgressStyle::with_template("verify [{bar:40}] {pos}/{len} segments, eta {eta}")
-                .context("progress bar template")?
-                .progress_chars("=> ");
-        ProgressBar::new(segments.len() as u64).with_style(style)
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = super::progress_bar(
+        segments.len() as u64,
+        PROGRESS_BAR_SEGMENTS_MIN,
+        "verify [{bar:40}] {pos}/{len} segments, eta {eta}",
+    )?;
     let mut out = std::io::stdout().lock();
     let mut totals = Totals::default();
     let mut failures = Vec::new();
