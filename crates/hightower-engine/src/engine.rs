@@ -19,7 +19,7 @@ use crate::read_view::ReadView;
 use crate::state::{ConcurrentKvState, KeyLocks};
 use crate::storage::{Appended, RecoveryInfo, Storage};
 use crate::traits::{KvEngine, SnapshotEngine};
-use crate::types::{Command, Committed, KeyValue, Versioned, WriteBatch};
+use crate::types::{Command, Committed, KeyValue, Pending, Versioned, WriteBatch};
 
 /// Name of the lock file in the data directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -422,6 +422,49 @@ impl Inner {
     /// calling thread.
     fn commit(&self, batch: &WriteBatch, at_version: Option<u64>) -> Result<Committed> {
         let started = Instant::now();
+        self.check_batch(batch)?;
+        let appended =
+            match self.config.durability {
+                Durability::Sync => {
+                    let _in_flight = self.group.in_flight();
+                    let appended = self.append_synced(batch, at_version).map_err(
+                        |(conflict, pending_seq)| self.after_conflict(conflict, pending_seq),
+                    )?;
+                    self.wait_published(appended.seq)?;
+                    appended
+                }
+                _ => self.commit_unsynced(batch, at_version)?,
+            };
+        self.count_commit(batch, started);
+        self.maybe_schedule_compaction();
+        Ok(appended.committed())
+    }
+
+    /// Under `Sync`: checks and appends one submission and returns before
+    /// its fsync ([`KvEngine::write_pending`]); otherwise commits it.
+    fn commit_pending(&self, batch: &WriteBatch) -> Result<Pending> {
+        if self.config.durability != Durability::Sync {
+            return self.commit(batch, None).map(|committed| Pending {
+                committed,
+                durable_after: None,
+            });
+        }
+        let started = Instant::now();
+        self.check_batch(batch)?;
+        let appended = self
+            .append_synced(batch, None)
+            .map_err(|(error, _)| error)?;
+        self.count_commit(batch, started);
+        self.maybe_schedule_compaction();
+        Ok(Pending {
+            committed: appended.committed(),
+            durable_after: Some(appended.seq),
+        })
+    }
+
+    /// What every submission must be before it is looked at: not empty,
+    /// within the limits, to an engine that is not poisoned.
+    fn check_batch(&self, batch: &WriteBatch) -> Result<()> {
         if batch.is_empty() {
             return Err(EngineError::EmptyBatch);
         }
@@ -429,41 +472,30 @@ impl Inner {
         for mutation in batch.mutations() {
             self.config.limits.check(&mutation)?;
         }
-        let appended = match self.config.durability {
-            Durability::Sync => self.commit_synced(batch, at_version)?,
-            _ => self.commit_unsynced(batch, at_version)?,
-        };
-        self.count_commit(batch, started);
-        self.maybe_schedule_compaction();
-        Ok(Committed {
-            first_version: appended.first_version,
-            count: appended.count,
-        })
+        Ok(())
     }
 
-    /// Under `Sync`: checks and appends holding the keys' shards, leaves a
-    /// pending entry for each key (so later checks see the version), and
-    /// lets the shards go before it waits for the fsync, which publishes.
-    fn commit_synced(&self, batch: &WriteBatch, at_version: Option<u64>) -> Result<Appended> {
-        let _in_flight = self.group.in_flight();
-        let appended = {
-            let mut locks = self.state.lock_keys(batch.keys());
-            if let Err((conflict, pending_seq)) = self.check_conditions(batch, &mut locks) {
-                drop(locks);
-                return Err(self.after_conflict(conflict, pending_seq));
-            }
-            let appended = self
-                .storage
-                .append(batch, at_version, true)
-                .map_err(|e| self.poison(e))?;
-            for (i, mutation) in batch.mutations().enumerate() {
-                let put = (mutation.is_put(), mutation.expires_at_ms());
-                let version = appended.first_version + i as u64;
-                locks.set_pending(mutation.key(), version, put, appended.seq);
-            }
-            appended
-        };
-        self.wait_published(appended.seq)?;
+    /// Under `Sync`: checks and appends holding the keys' shards, and
+    /// leaves a pending entry for each key (so later checks see the
+    /// version); the shards go before anyone waits for the fsync, which
+    /// publishes. A conflict comes with the place of the pending write it
+    /// met, if any.
+    fn append_synced(
+        &self,
+        batch: &WriteBatch,
+        at_version: Option<u64>,
+    ) -> std::result::Result<Appended, (EngineError, Option<u64>)> {
+        let mut locks = self.state.lock_keys(batch.keys());
+        self.check_conditions(batch, &mut locks)?;
+        let appended = self
+            .storage
+            .append(batch, at_version, true)
+            .map_err(|e| (self.poison(e), None))?;
+        for (i, mutation) in batch.mutations().enumerate() {
+            let put = (mutation.is_put(), mutation.expires_at_ms());
+            let version = appended.first_version + i as u64;
+            locks.set_pending(mutation.key(), version, put, appended.seq);
+        }
         Ok(appended)
     }
 
@@ -718,6 +750,21 @@ impl KvEngine for SingleNodeEngine {
 
     fn write(&self, batch: &WriteBatch) -> Result<Committed> {
         SingleNodeEngine::write(self, batch)
+    }
+
+    fn write_pending(&self, batch: &WriteBatch) -> Result<Pending> {
+        match &self.jobs {
+            Some(_) => self.write(batch).map(|committed| Pending {
+                committed,
+                durable_after: None,
+            }),
+            None => self.inner.commit_pending(batch),
+        }
+    }
+
+    fn make_durable(&self, seq: u64) -> Result<u64> {
+        self.inner.wait_published(seq)?;
+        Ok(self.inner.group.durable_seq())
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>> {

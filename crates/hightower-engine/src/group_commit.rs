@@ -95,6 +95,12 @@ impl GroupCommit {
         state.gathering = false;
     }
 
+    /// Every frame up to this place in the append order is durable and
+    /// published.
+    pub(crate) fn durable_seq(&self) -> u64 {
+        self.state.lock().durable_seq
+    }
+
     /// Keeps the watermark at or above `seq`, the place in the append
     /// order of a snapshot install (which synced and published everything
     /// before it). The order never goes down, so an install cannot leave

@@ -117,4 +117,4 @@ pub use read_view::ReadView;
 pub use snapshot::{KvState, LogPosition, Snapshot};
 pub use storage::RecoveryInfo;
 pub use traits::{AdminEngine, KvEngine, SnapshotEngine};
-pub use types::{Command, Committed, Expect, KeyValue, Versioned, WriteBatch};
+pub use types::{Command, Committed, Expect, KeyValue, Pending, Versioned, WriteBatch};

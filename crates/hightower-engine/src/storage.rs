@@ -93,6 +93,14 @@ impl Appended {
     pub(crate) fn last_version(&self) -> u64 {
         self.first_version + u64::from(self.count) - 1
     }
+
+    /// The versions the frame took, as a caller sees them.
+    pub(crate) fn committed(&self) -> crate::types::Committed {
+        crate::types::Committed {
+            first_version: self.first_version,
+            count: self.count,
+        }
+    }
 }
 
 /// One appended mutation on its way to the index, in the publish queue.

@@ -17,7 +17,7 @@ use crate::error::{EngineError, Result};
 use crate::metrics::MetricsSnapshot;
 use crate::read_view::ReadView;
 use crate::storage::RecoveryInfo;
-use crate::types::{Command, Committed, Expect, KeyValue, Versioned, WriteBatch};
+use crate::types::{Command, Committed, Expect, KeyValue, Pending, Versioned, WriteBatch};
 
 /// Attempts [`KvEngine::set_expiry`] makes before it reports a conflict:
 /// each one fails only because another writer changed the key between
@@ -41,6 +41,29 @@ pub trait KvEngine: Send + Sync {
     /// commands, from mutations already encoded: the cheapest way to write
     /// many keys at once. The batch is left as it was.
     fn write(&self, batch: &WriteBatch) -> Result<Committed>;
+
+    /// Appends `batch` as [`KvEngine::write`] does, but returns before the
+    /// fsync that `Durability::Sync` waits for: the batch is then neither
+    /// acknowledged nor visible to readers until [`KvEngine::make_durable`]
+    /// has covered its place ([`Pending::durable_after`]). Lets a caller
+    /// that must not block (a network thread) have one thread wait for
+    /// the fsyncs of many. A condition that meets a write still waiting
+    /// for its fsync fails at once. Engines without such a wait commit
+    /// fully, as `write` does.
+    fn write_pending(&self, batch: &WriteBatch) -> Result<Pending> {
+        self.write(batch).map(|committed| Pending {
+            committed,
+            durable_after: None,
+        })
+    }
+
+    /// Waits until every batch [`KvEngine::write_pending`] appended up to
+    /// place `seq` is durable and visible, leading an fsync if none is
+    /// under way; returns the place it reached (`seq` or later). Fails
+    /// when the fsync fails, which poisons the engine.
+    fn make_durable(&self, seq: u64) -> Result<u64> {
+        Ok(seq)
+    }
 
     /// The newest value of `key` with its version.
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>>;

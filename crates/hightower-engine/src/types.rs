@@ -180,6 +180,18 @@ pub struct Committed {
     pub count: u32,
 }
 
+/// A batch [`KvEngine::write_pending`](crate::KvEngine::write_pending)
+/// appended: committed once `durable_after` (if any) is durable, see
+/// [`KvEngine::make_durable`](crate::KvEngine::make_durable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    /// The versions the batch took.
+    pub committed: Committed,
+    /// The batch's place in the append order, when it still waits for an
+    /// fsync; `None` when it is durable and visible already.
+    pub durable_after: Option<u64>,
+}
+
 impl Committed {
     /// Version of the last command.
     pub fn last_version(&self) -> u64 {
