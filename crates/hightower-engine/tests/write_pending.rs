@@ -1,7 +1,6 @@
 //! A batch appended with `write_pending` under `Sync` is invisible to
-//! readers until `make_durable` covers it, a condition that meets it fails
-//! at once instead of waiting for its fsync, and once made durable it is
-//! there after a reopen.
+//! readers until `make_durable` covers it, another writer's condition sees
+//! its version, and once made durable it is there after a reopen.
 
 use anyhow::{Context, ensure};
 use hightower_engine::{
