@@ -444,10 +444,7 @@ impl Inner {
     /// its fsync ([`KvEngine::write_pending`]); otherwise commits it.
     fn commit_pending(&self, batch: &WriteBatch) -> Result<Pending> {
         if self.config.durability != Durability::Sync {
-            return self.commit(batch, None).map(|committed| Pending {
-                committed,
-                durable_after: None,
-            });
+            return self.commit(batch, None).map(Pending::from);
         }
         let started = Instant::now();
         self.check_batch(batch)?;
@@ -754,10 +751,7 @@ impl KvEngine for SingleNodeEngine {
 
     fn write_pending(&self, batch: &WriteBatch) -> Result<Pending> {
         match &self.jobs {
-            Some(_) => self.write(batch).map(|committed| Pending {
-                committed,
-                durable_after: None,
-            }),
+            Some(_) => self.write(batch).map(Pending::from),
             None => self.inner.commit_pending(batch),
         }
     }

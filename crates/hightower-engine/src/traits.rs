@@ -51,10 +51,7 @@ pub trait KvEngine: Send + Sync {
     /// for its fsync fails at once. Engines without such a wait commit
     /// fully, as `write` does.
     fn write_pending(&self, batch: &WriteBatch) -> Result<Pending> {
-        self.write(batch).map(|committed| Pending {
-            committed,
-            durable_after: None,
-        })
+        self.write(batch).map(Pending::from)
     }
 
     /// Waits until every batch [`KvEngine::write_pending`] appended up to

@@ -192,6 +192,16 @@ pub struct Pending {
     pub durable_after: Option<u64>,
 }
 
+impl From<Committed> for Pending {
+    /// A batch that is durable and visible already.
+    fn from(committed: Committed) -> Self {
+        Pending {
+            committed,
+            durable_after: None,
+        }
+    }
+}
+
 impl Committed {
     /// Version of the last command.
     pub fn last_version(&self) -> u64 {

@@ -1,6 +1,7 @@
 //! A batch appended with `write_pending` under `Sync` is invisible to
 //! readers until `make_durable` covers it, another writer's condition sees
-//! its version, and once made durable it is there after a reopen.
+//! its version (at once when that writer must not block either), and once
+//! made durable it is there after a reopen.
 
 use anyhow::{Context, ensure};
 use hightower_engine::{
@@ -69,5 +70,34 @@ fn without_sync_a_pending_write_is_committed_at_once() -> anyhow::Result<()> {
     let pending = engine.write_pending(&batch)?;
     ensure!(pending.durable_after.is_none());
     ensure!(engine.get(b"k")?.context("k is there")?.value == b"v");
+    Ok(())
+}
+
+#[test]
+fn a_pending_condition_meeting_a_pending_write_fails_at_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let engine = open(dir.path())?;
+    let v1 = engine.put(b"k", b"old")?;
+
+    let mut first = WriteBatch::default();
+    first.put(b"k", b"new");
+    let seq = engine
+        .write_pending(&first)?
+        .durable_after
+        .context("a Sync write waits for its fsync")?;
+
+    // The version the writer read is still the published one, but a
+    // newer one is appended: the condition cannot hold, and a caller that
+    // must not block is told so instead of waiting for the fsync.
+    let mut second = WriteBatch::default();
+    second.put_expecting(b"k", b"cas", Expect::Version(v1));
+    let conflict = engine.write_pending(&second);
+    ensure!(
+        matches!(conflict, Err(EngineError::VersionConflict { .. })),
+        "a pending check must see the pending version, got {conflict:?}"
+    );
+
+    engine.make_durable(seq)?;
+    ensure!(engine.get(b"k")?.context("k is there")?.value == b"new");
     Ok(())
 }
