@@ -14,17 +14,22 @@
 //! error.
 //!
 //! The sets are encoded into one engine [`WriteBatch`] as they are taken,
-//! so a pipeline of sets costs no allocation per key or value. Batches of
-//! different connections run on the blocking pool's threads and share the
-//! engine's group commit: each waits for the fsync about to happen, not
-//! for the others' fsyncs.
+//! so a pipeline of sets costs no allocation per key or value. Under
+//! `sync` durability a batch is appended without waiting for its fsync
+//! ([`Commit::Deferred`]): its replies are written but held
+//! ([`Awaiting`]) until the server's [`Syncer`](crate::server::syncer)
+//! reports the batch durable, and the connection runs no later request
+//! before then. The batches of every connection thus share the fsync
+//! about to happen, and none of them holds a thread while it waits.
+
+use std::ops::Range;
 
 use hightower_engine::WriteBatch;
 
 use crate::server::auth::Operation;
 use crate::server::dispatch::{CommandError, Ctx};
 use crate::server::metrics::ServerMetrics;
-use crate::server::resp::Request;
+use crate::server::resp::{Protocol, ReplyWriter, Request};
 
 /// Sets one batch takes at most.
 const BATCH_SETS_MAX: usize = 1024;
@@ -32,20 +37,87 @@ const BATCH_SETS_MAX: usize = 1024;
 /// Key and value bytes one batch takes at most.
 const BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 
+/// How the thread a connection runs on may commit a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Not at all: a commit may wait on the disk, which this thread must
+    /// not, so sets run alone where waiting is allowed.
+    #[default]
+    Elsewhere,
+    /// Commit and wait for it (and for its fsync, if any) here.
+    Now,
+    /// Append, write the replies, and leave the wait for durability to
+    /// the connection ([`SetBatch::take_awaiting`]).
+    Deferred,
+}
+
+/// Replies of a batch appended but not yet durable: they are the bytes
+/// `replies` of the connection's output, and go out only once place
+/// `seq` of the append order is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Awaiting {
+    /// The batch's place in the append order.
+    pub(crate) seq: u64,
+    /// Where its replies are in the output.
+    pub(crate) replies: Range<usize>,
+    /// How many sets it holds.
+    pub(crate) sets: usize,
+}
+
+impl Awaiting {
+    /// The batch will never be durable: replaces its replies with
+    /// `error`, one per set.
+    pub(crate) fn fail(
+        self,
+        output: &mut Vec<u8>,
+        protocol: Protocol,
+        error: &CommandError,
+        metrics: &ServerMetrics,
+    ) {
+        let mut errors = Vec::new();
+        write_errors(&mut errors, protocol, error, self.sets, metrics);
+        output.splice(self.replies, errors);
+    }
+}
+
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct SetBatch {
     puts: WriteBatch,
     bytes: usize,
+    commit: Commit,
+    awaiting: Option<Awaiting>,
 }
 
 impl SetBatch {
+    /// Sets how the batch is committed on the thread that runs it now.
+    pub(crate) fn commit_as(&mut self, commit: Commit) {
+        self.commit = commit;
+    }
+
+    /// Whether sets are taken and left waiting for durability, so that
+    /// no other request may run while the batch holds any.
+    pub(crate) fn holds_deferred(&self) -> bool {
+        self.commit == Commit::Deferred && !self.puts.is_empty()
+    }
+
+    /// The replies of the last batch flushed, when they wait for
+    /// durability.
+    pub(crate) fn take_awaiting(&mut self) -> Option<Awaiting> {
+        self.awaiting.take()
+    }
+
     /// Takes `request` into the batch when it is a plain `SET` that would
-    /// succeed on its own; returns whether it did.
+    /// succeed on its own and this thread may commit it; returns whether
+    /// it did.
     pub(crate) fn try_add(&mut self, ctx: &mut Ctx<'_>, request: &Request<'_>) -> bool {
         // Inside MULTI a set is queued, not run.
         let plain_set = request.len() == 3 && request.arg(0).eq_ignore_ascii_case(b"SET");
-        if !plain_set || ctx.session.multi.active() {
+        if !plain_set
+            || ctx.session.multi.active()
+            || self.commit == Commit::Elsewhere
+            || self.awaiting.is_some()
+        {
             return false;
         }
         let (key, value) = (request.arg(1), request.arg(2));
@@ -64,23 +136,53 @@ impl SetBatch {
         true
     }
 
-    /// Commits the batch and writes one reply per set taken.
+    /// Commits (or, [`Commit::Deferred`], appends) the batch and writes
+    /// one reply per set taken.
     pub(crate) fn flush(&mut self, ctx: &mut Ctx<'_>) {
         if self.puts.is_empty() {
             return;
         }
-        let n_sets = self.puts.len();
-        let outcome = ctx.engine().write(&self.puts).map(drop);
+        let sets = self.puts.len();
+        let engine = ctx.engine();
+        let outcome = match self.commit {
+            Commit::Deferred => engine
+                .write_pending(&self.puts)
+                .map(|pending| pending.durable_after),
+            Commit::Now | Commit::Elsewhere => engine.write(&self.puts).map(|_| None),
+        };
         // Kept for the next run of sets: its buffer is already grown.
         self.puts.clear();
         self.bytes = 0;
         match outcome {
-            Ok(()) => (0..n_sets).for_each(|_| ctx.reply().ok()),
+            Ok(durable_after) => {
+                let start = ctx.out.len();
+                (0..sets).for_each(|_| ctx.reply().ok());
+                self.awaiting = durable_after.map(|seq| Awaiting {
+                    seq,
+                    replies: start..ctx.out.len(),
+                    sets,
+                });
+            }
             Err(error) => {
                 let error = CommandError::from(error);
-                ServerMetrics::add(&ctx.metrics().command_errors, n_sets as u64);
-                (0..n_sets).for_each(|_| ctx.reply().error(error.text()));
+                let protocol = ctx.session.protocol;
+                let metrics = &ctx.shared.metrics;
+                write_errors(ctx.out, protocol, &error, sets, metrics);
             }
         }
+    }
+}
+
+/// Writes `error` as the reply of each of `sets` sets.
+fn write_errors(
+    out: &mut Vec<u8>,
+    protocol: Protocol,
+    error: &CommandError,
+    sets: usize,
+    metrics: &ServerMetrics,
+) {
+    ServerMetrics::add(&metrics.command_errors, sets as u64);
+    for _ in 0..sets {
+        ReplyWriter::new(out, protocol).error(error.text());
     }
 }

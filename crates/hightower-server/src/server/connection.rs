@@ -31,7 +31,7 @@ use tokio::task::JoinSet;
 
 use crate::server::Shared;
 use crate::server::auth::Principal;
-use crate::server::coalesce::SetBatch;
+use crate::server::coalesce::{Commit, SetBatch};
 use crate::server::commands::transactions::MultiState;
 use crate::server::dispatch::{self, Ctx};
 use crate::server::metrics::ServerMetrics;
@@ -89,6 +89,9 @@ struct Connection {
     parser: RequestParser,
     input: BytesMut,
     output: Vec<u8>,
+    /// Consecutive plain sets, and the replies of the last batch while
+    /// they wait for durability.
+    sets: SetBatch,
     unauthenticated: InputAccount,
 }
 
@@ -129,6 +132,10 @@ enum Progress {
     Drained,
     /// Replies reached their bound; write them, then execute again.
     Full,
+    /// Sets wait for their fsync, and the next request may depend on
+    /// them: write the replies once the sets are durable, then execute
+    /// again.
+    Awaiting,
     /// The next request may wait on the disk: execute on the blocking pool.
     NeedsBlocking,
     /// The next request checks a password: execute on the password-check
@@ -202,6 +209,7 @@ async fn serve(
         parser: RequestParser::new(limits),
         input: BytesMut::with_capacity(BUFFER_BYTES_INITIAL),
         output: Vec::with_capacity(BUFFER_BYTES_INITIAL),
+        sets: SetBatch::default(),
         unauthenticated: InputAccount {
             total: shared.unauthenticated_input_bytes.clone(),
             held: 0,
@@ -261,6 +269,7 @@ async fn run(
                 return "a command task failed";
             };
             connection = executed;
+            connection.await_durable(shared).await;
             if write_out(stream, &mut connection.output, shared, idle_timeout)
                 .await
                 .is_err()
@@ -268,7 +277,10 @@ async fn run(
                 return "write error or timeout";
             }
             match progress {
-                Progress::Full | Progress::NeedsBlocking | Progress::NeedsHashing => continue,
+                Progress::Full
+                | Progress::Awaiting
+                | Progress::NeedsBlocking
+                | Progress::NeedsHashing => continue,
                 Progress::Close => return "closed by the server",
                 Progress::Drained => break,
             }
@@ -287,6 +299,23 @@ impl Connection {
             None => self.input.len(),
         };
         self.unauthenticated.hold(held)
+    }
+
+    /// Holds the replies of sets that wait for their fsync until the
+    /// syncer reports them durable, or replaces them with the error when
+    /// they never will be.
+    async fn await_durable(&mut self, shared: &Shared) {
+        let (Some(awaiting), Some(syncer)) = (self.sets.take_awaiting(), &shared.syncer) else {
+            return;
+        };
+        if let Err(error) = syncer.wait(awaiting.seq).await {
+            awaiting.fail(
+                &mut self.output,
+                self.session.protocol,
+                &error,
+                &shared.metrics,
+            );
+        }
     }
 
     /// Gives back the memory of a large request once it is executed.
@@ -371,8 +400,9 @@ async fn on_hash_pool(
 }
 
 /// Executes complete requests from the input buffer until it is drained,
-/// the replies reach their bound, or (unless `blocking_allowed`) a request
-/// that may block comes up. Consecutive plain sets are committed together
+/// the replies reach their bound, a request the lane may not run comes
+/// up, or (under `sync`) sets wait for their fsync before a request that
+/// is not one. Consecutive plain sets are committed together
 /// ([`SetBatch`]).
 fn execute_buffered(connection: &mut Connection, shared: &Shared, mut lane: Lane) -> Progress {
     let Connection {
@@ -380,11 +410,17 @@ fn execute_buffered(connection: &mut Connection, shared: &Shared, mut lane: Lane
         parser,
         input,
         output,
+        sets,
         ..
     } = connection;
     let writes_block = shared.writes_block();
     let replicated = shared.replicated();
-    let mut sets = SetBatch::default();
+    sets.commit_as(match lane {
+        Lane::Blocking => Commit::Now,
+        _ if !writes_block => Commit::Now,
+        _ if shared.syncer.is_some() => Commit::Deferred,
+        _ => Commit::Elsewhere,
+    });
     let mut consumed = 0;
     let mut replies = 0;
     let progress = loop {
@@ -429,6 +465,21 @@ fn execute_buffered(connection: &mut Connection, shared: &Shared, mut lane: Lane
             break Progress::Close;
         }
         let spec = request.get(0).and_then(dispatch::lookup);
+        // A write under the auth prefix runs alone, so that dispatch sees it.
+        let auth_record = spec.is_some_and(|spec| dispatch::names_auth_record(spec, &request));
+        let mut ctx = Ctx {
+            shared,
+            session,
+            out: output,
+        };
+        if !auth_record && sets.try_add(&mut ctx, &request) {
+            consumed += request.frame_bytes();
+            replies += 1;
+            continue;
+        }
+        if sets.holds_deferred() {
+            break Progress::Awaiting;
+        }
         if dispatch::needs_hashing(spec, &request) {
             match lane {
                 Lane::Network | Lane::Blocking => break Progress::NeedsHashing,
@@ -437,7 +488,7 @@ fn execute_buffered(connection: &mut Connection, shared: &Shared, mut lane: Lane
                     lane = Lane::Network;
                     consumed += request.frame_bytes();
                     replies += 1;
-                    refuse_password_check(&mut sets, shared, session, output);
+                    refuse_password_check(sets, shared, session, output);
                     continue;
                 }
             }
@@ -454,11 +505,6 @@ fn execute_buffered(connection: &mut Connection, shared: &Shared, mut lane: Lane
             session,
             out: output,
         };
-        // A write under the auth prefix runs alone, so that dispatch sees it.
-        let auth_record = spec.is_some_and(|spec| dispatch::names_auth_record(spec, &request));
-        if !auth_record && sets.try_add(&mut ctx, &request) {
-            continue;
-        }
         sets.flush(&mut ctx);
         dispatch::execute(&mut ctx, &request, spec);
         if session.principal.is_some() && *parser.limits() != shared.limits {

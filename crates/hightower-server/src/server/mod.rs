@@ -38,6 +38,7 @@ mod hashing;
 pub mod metrics;
 pub mod resp;
 pub mod scan;
+mod syncer;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -59,6 +60,7 @@ use crate::server::hashing::HashPool;
 use crate::server::metrics::{Gauges, ServerMetrics};
 use crate::server::resp::ParserLimits;
 use crate::server::scan::CursorTable;
+use crate::server::syncer::Syncer;
 
 /// The version `INFO` and `HELLO` report.
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -79,8 +81,8 @@ pub enum ServerError {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    /// The password-check threads could not be started.
-    #[error("cannot start the password-check threads: {0}")]
+    /// The password-check or fsync-waiting threads could not be started.
+    #[error("cannot start the server's threads: {0}")]
     Threads(#[source] std::io::Error),
     /// The engine failed while the server shut down.
     #[error("engine: {0}")]
@@ -112,6 +114,10 @@ pub struct Shared {
     cursors: Mutex<CursorTable>,
     /// The threads that check passwords.
     hash_pool: HashPool,
+    /// The thread that waits for the fsyncs of `sync` durability for every
+    /// connection; none when writes do not wait for an fsync, or wait for
+    /// a Raft group.
+    syncer: Option<Syncer>,
     next_client_id: AtomicU64,
     /// Bytes held in the input buffers of connections not yet
     /// authenticated, all together (see `connection.rs`).
@@ -137,6 +143,12 @@ impl Shared {
             ..ParserLimits::default()
         };
         let cache = ValueCache::new(config.value_cache_mib.saturating_mul(1024 * 1024));
+        let replicated = config.cluster_settings.node_id.is_some();
+        let syncer = if config.durability == DurabilityMode::Sync && !replicated {
+            Some(Syncer::start(engine.clone()).map_err(ServerError::Threads)?)
+        } else {
+            None
+        };
         Ok(Shared {
             engine,
             follower_reads: None,
@@ -147,6 +159,7 @@ impl Shared {
             cache,
             cursors: Mutex::new(CursorTable::default()),
             hash_pool,
+            syncer,
             next_client_id: AtomicU64::new(1),
             unauthenticated_input_bytes: Arc::new(AtomicUsize::new(0)),
             started: Instant::now(),
