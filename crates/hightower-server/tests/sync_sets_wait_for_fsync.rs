@@ -1,8 +1,8 @@
-//! Under `sync` durability a SET's reply goes out only after the fsync
-//! that covers it, while the fsync is held the network threads keep
-//! serving other connections (which do not see the write yet), a read
-//! pipelined after the set waits for it and sees it, and when the fsync
-//! fails the set gets an error, never `+OK`.
+//! Under `sync` durability the reply of a SET or an MSET goes out only
+//! after the fsync that covers it, while the fsync is held the network
+//! threads keep serving other connections (which do not see the write
+//! yet), a read pipelined after the set waits for it and sees it, and
+//! when the fsync fails the set gets an error, never `+OK`.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -128,7 +128,11 @@ fn a_sync_set_replies_only_after_its_fsync() -> anyhow::Result<()> {
 
     // The fsync of the next set is held: no reply, and others are served.
     plan.hold_syncs();
-    writer.send(&[&["SET", "k", "new"], &["SET", "j", "1"], &["GET", "k"]])?;
+    writer.send(&[
+        &["SET", "k", "new"],
+        &["MSET", "j", "1", "m", "2"],
+        &["GET", "k"],
+    ])?;
     ensure!(
         plan.wait_for_held_sync(STUCK_AFTER),
         "the sets never reached their fsync"
@@ -144,8 +148,8 @@ fn a_sync_set_replies_only_after_its_fsync() -> anyhow::Result<()> {
 
     plan.release_syncs();
     writer.expect("+OK\r\n+OK\r\n$3\r\nnew\r\n")?;
-    reader.send(&[&["GET", "j"]])?;
-    reader.expect("$1\r\n1\r\n")?;
+    reader.send(&[&["MGET", "j", "m"]])?;
+    reader.expect("*2\r\n$1\r\n1\r\n$1\r\n2\r\n")?;
 
     // A failed fsync: the set is refused, and so is every write after it.
     plan.set_fail_sync(true);

@@ -1,12 +1,12 @@
-//! [`SetBatch`]: consecutive plain `SET key value` requests of one
-//! pipeline, committed as one engine batch.
+//! [`SetBatch`]: consecutive plain `SET key value` and `MSET` requests of
+//! one pipeline, committed as one engine batch.
 //!
 //! A pipeline of sets costs one log frame and, under `sync` durability,
 //! one fsync instead of one per request. What a client sees does not
 //! change: the replies keep their order and each is sent only after its
-//! write is committed, a later request of the pipeline (any command but a
-//! plain `SET`) runs only after the batch is committed, so it reads the
-//! values, and a batch fails as a whole only when the engine fails (a
+//! write is committed, a later request of the pipeline (any other
+//! command) runs only after the batch is committed, so it reads the
+//! values, an `MSET` is all in the batch or not in it, and a batch fails as a whole only when the engine fails (a
 //! failed I/O, a poisoned engine), in which case none of its writes
 //! happened and each of its requests gets the error. Requests that would
 //! be refused on their own (a key or value above the limits, a missing
@@ -51,22 +51,22 @@ pub(crate) enum Commit {
     Deferred,
 }
 
-/// Replies of a batch appended but not yet durable: they are the bytes
-/// `replies` of the connection's output, and go out only once place
-/// `seq` of the append order is durable.
+/// Replies of a batch appended but not yet durable: they are `bytes` of
+/// the connection's output, and go out only once place `seq` of the
+/// append order is durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Awaiting {
     /// The batch's place in the append order.
     pub(crate) seq: u64,
     /// Where its replies are in the output.
-    pub(crate) replies: Range<usize>,
-    /// How many sets it holds.
-    pub(crate) sets: usize,
+    pub(crate) bytes: Range<usize>,
+    /// How many requests it answers.
+    pub(crate) replies: usize,
 }
 
 impl Awaiting {
     /// The batch will never be durable: replaces its replies with
-    /// `error`, one per set.
+    /// `error`, one per request.
     pub(crate) fn fail(
         self,
         output: &mut Vec<u8>,
@@ -75,8 +75,8 @@ impl Awaiting {
         metrics: &ServerMetrics,
     ) {
         let mut errors = Vec::new();
-        write_errors(&mut errors, protocol, error, self.sets, metrics);
-        output.splice(self.replies, errors);
+        write_errors(&mut errors, protocol, error, self.replies, metrics);
+        output.splice(self.bytes, errors);
     }
 }
 
@@ -84,7 +84,10 @@ impl Awaiting {
 #[derive(Debug, Default)]
 pub(crate) struct SetBatch {
     puts: WriteBatch,
+    /// Key and value bytes taken.
     bytes: usize,
+    /// Requests taken, each answered by one `+OK`.
+    replies: usize,
     commit: Commit,
     awaiting: Option<Awaiting>,
 }
@@ -107,42 +110,63 @@ impl SetBatch {
         self.awaiting.take()
     }
 
-    /// Takes `request` into the batch when it is a plain `SET` that would
-    /// succeed on its own and this thread may commit it; returns whether
-    /// it did.
+    /// Takes `request` into the batch when it is a plain `SET` or an
+    /// `MSET` that would succeed on its own and this thread may commit
+    /// it; returns whether it did.
     pub(crate) fn try_add(&mut self, ctx: &mut Ctx<'_>, request: &Request<'_>) -> bool {
+        let named = |name: &[u8]| {
+            request
+                .get(0)
+                .is_some_and(|arg| arg.eq_ignore_ascii_case(name))
+        };
+        let sets_pairs = (request.len() == 3 && named(b"SET"))
+            || (request.len() >= 3 && request.len() % 2 == 1 && named(b"MSET"));
         // Inside MULTI a set is queued, not run.
-        let plain_set = request.len() == 3 && request.arg(0).eq_ignore_ascii_case(b"SET");
-        if !plain_set
+        if !sets_pairs
             || ctx.session.multi.active()
             || self.commit == Commit::Elsewhere
             || self.awaiting.is_some()
         {
             return false;
         }
-        let (key, value) = (request.arg(1), request.arg(2));
+        let pairs = || {
+            request
+                .args()
+                .skip(1)
+                .step_by(2)
+                .zip(request.args().skip(2).step_by(2))
+        };
         let limits = &ctx.engine().config().limits;
-        let fits = !key.is_empty()
-            && key.len() <= limits.key_bytes_max
-            && value.len() <= limits.value_bytes_max
-            && self.puts.len() < BATCH_SETS_MAX
-            && self.bytes + key.len() + value.len() <= BATCH_BYTES_MAX;
-        if !fits || !ctx.may(Operation::Write, key) {
+        let mut bytes = self.bytes;
+        for (key, value) in pairs() {
+            bytes += key.len() + value.len();
+            let fits = !key.is_empty()
+                && key.len() <= limits.key_bytes_max
+                && value.len() <= limits.value_bytes_max;
+            if !fits || !ctx.may(Operation::Write, key) {
+                return false;
+            }
+        }
+        let n_pairs = (request.len() - 1) / 2;
+        if self.puts.len() + n_pairs > BATCH_SETS_MAX || bytes > BATCH_BYTES_MAX {
             return false;
         }
         ServerMetrics::add(&ctx.metrics().commands_processed, 1);
-        self.bytes += key.len() + value.len();
-        self.puts.put(key, value);
+        self.bytes = bytes;
+        self.replies += 1;
+        for (key, value) in pairs() {
+            self.puts.put(key, value);
+        }
         true
     }
 
     /// Commits (or, [`Commit::Deferred`], appends) the batch and writes
-    /// one reply per set taken.
+    /// one reply per request taken.
     pub(crate) fn flush(&mut self, ctx: &mut Ctx<'_>) {
         if self.puts.is_empty() {
             return;
         }
-        let sets = self.puts.len();
+        let replies = std::mem::take(&mut self.replies);
         let engine = ctx.engine();
         let outcome = match self.commit {
             Commit::Deferred => engine
@@ -156,33 +180,33 @@ impl SetBatch {
         match outcome {
             Ok(durable_after) => {
                 let start = ctx.out.len();
-                (0..sets).for_each(|_| ctx.reply().ok());
+                (0..replies).for_each(|_| ctx.reply().ok());
                 self.awaiting = durable_after.map(|seq| Awaiting {
                     seq,
-                    replies: start..ctx.out.len(),
-                    sets,
+                    bytes: start..ctx.out.len(),
+                    replies,
                 });
             }
             Err(error) => {
                 let error = CommandError::from(error);
                 let protocol = ctx.session.protocol;
                 let metrics = &ctx.shared.metrics;
-                write_errors(ctx.out, protocol, &error, sets, metrics);
+                write_errors(ctx.out, protocol, &error, replies, metrics);
             }
         }
     }
 }
 
-/// Writes `error` as the reply of each of `sets` sets.
+/// Writes `error` as the reply of each of `replies` requests.
 fn write_errors(
     out: &mut Vec<u8>,
     protocol: Protocol,
     error: &CommandError,
-    sets: usize,
+    replies: usize,
     metrics: &ServerMetrics,
 ) {
-    ServerMetrics::add(&metrics.command_errors, sets as u64);
-    for _ in 0..sets {
+    ServerMetrics::add(&metrics.command_errors, replies as u64);
+    for _ in 0..replies {
         ReplyWriter::new(out, protocol).error(error.text());
     }
 }
