@@ -7,6 +7,8 @@
 //!     resp               RESP2/RESP3 request parser and reply encoder
 //!     dispatch           command table, auth checks, errors in Redis's forms
 //!       commands/*       the commands, one module per group
+//!     coalesce           runs of SET and MSET committed as one batch
+//!   syncer               one thread waiting for the fsyncs of `sync` sets
 //!   cache                recently read values, checked against the index
 //!   metrics              counters, Prometheus text, the HTTP endpoint
 //! ```
@@ -20,9 +22,11 @@
 //!   the server reads no more of its requests until they are written.
 //! - Engine calls that may wait on the disk (writes under `sync`
 //!   durability, compaction) run on tokio's blocking pool, so they never
-//!   stall the network threads; password checks run on their own bounded
-//!   pool ([`hashing`]), so an `AUTH` flood gets fast refusals and never
-//!   holds the threads writes wait on.
+//!   stall the network threads; SET and MSET under `sync` instead append
+//!   on the network thread and leave the wait to one thread for all
+//!   connections (`syncer`), their replies held until durable. Password
+//!   checks run on their own bounded pool ([`hashing`]), so an `AUTH`
+//!   flood gets fast refusals and never holds the threads writes wait on.
 //! - Shutdown stops accepting, lets every connection finish the requests
 //!   it has read, then syncs the engine.
 
@@ -181,7 +185,8 @@ impl Shared {
         &self.config
     }
 
-    /// Whether writes wait for an fsync (and so run on the blocking pool).
+    /// Whether writes wait for an fsync or a Raft group (and so run on the
+    /// blocking pool, but for the sets the syncer waits for).
     fn writes_block(&self) -> bool {
         self.config.durability == DurabilityMode::Sync || self.replicated()
     }
