@@ -430,7 +430,7 @@ impl Inner {
                     let appended = self.append_synced(batch, at_version).map_err(
                         |(conflict, pending_seq)| self.after_conflict(conflict, pending_seq),
                     )?;
-                    self.wait_published(appended.seq)?;
+                    self.wait_published(appended.seq, 1)?;
                     appended
                 }
                 _ => self.commit_unsynced(batch, at_version)?,
@@ -451,6 +451,7 @@ impl Inner {
         let appended = self
             .append_synced(batch, None)
             .map_err(|(error, _)| error)?;
+        self.group.count_pending();
         self.count_commit(batch, started);
         self.maybe_schedule_compaction();
         Ok(Pending {
@@ -543,12 +544,13 @@ impl Inner {
         Ok(0)
     }
 
-    /// Under `Sync`: waits until frame `seq` is durable and published.
-    fn wait_published(&self, seq: u64) -> Result<()> {
+    /// Under `Sync`: waits until frame `seq` is durable and published;
+    /// `commits` as in `GroupCommit::wait_durable`.
+    fn wait_published(&self, seq: u64, commits: u64) -> Result<()> {
         let forget = |key: &[u8], version| self.state.forget_published(key, version);
         let publish = |through| self.storage.publish_through(through, &forget);
         self.group
-            .wait_durable(seq, &self.storage, &self.metrics, &publish)
+            .wait_durable(seq, commits, &self.storage, &self.metrics, &publish)
             .map_err(|e| self.poison(e))
     }
 
@@ -557,7 +559,7 @@ impl Inner {
     /// next read then shows the version it conflicted with, so a
     /// read-then-compare-and-set loop does not spin through the fsync.
     fn after_conflict(&self, conflict: EngineError, pending_seq: Option<u64>) -> EngineError {
-        match pending_seq.map(|seq| self.wait_published(seq)) {
+        match pending_seq.map(|seq| self.wait_published(seq, 1)) {
             Some(Err(failure)) => failure,
             Some(Ok(())) | None => conflict,
         }
@@ -756,7 +758,7 @@ impl KvEngine for SingleNodeEngine {
     }
 
     fn make_durable(&self, seq: u64) -> Result<u64> {
-        self.inner.wait_published(seq)?;
+        self.inner.wait_published(seq, 0)?;
         Ok(self.inner.group.durable_seq())
     }
 

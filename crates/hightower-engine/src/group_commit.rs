@@ -42,6 +42,9 @@ pub(crate) struct GroupCommit {
     arrived: Condvar,
     /// Committers that waited since the last fsync began.
     waiting_commits: AtomicU64,
+    /// Batches appended without waiting (`KvEngine::write_pending`) since
+    /// the last fsync began: counted in the group's size, not waited for.
+    pending_commits: AtomicU64,
     /// Committers between their start and their acknowledgement.
     in_flight: AtomicU64,
     /// Committers the last fsync covered.
@@ -67,6 +70,11 @@ const GATHER_US_MAX: u64 = 2_000;
 const GATHER_WAKES_MAX: usize = 1_024;
 
 impl GroupCommit {
+    /// Counts a batch appended for someone else to make durable.
+    pub(crate) fn count_pending(&self) {
+        self.pending_commits.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Marks a `Sync` committer as in flight until the guard drops.
     pub(crate) fn in_flight(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -113,15 +121,18 @@ impl GroupCommit {
     /// Returns once frame `seq` (already appended) is durable and
     /// published. `publish(through)` moves the queue into the index; the
     /// leader calls it after its fsync, before releasing the group, so no
-    /// reader sees a write before it is durable.
+    /// reader sees a write before it is durable. `commits` is how many
+    /// commits the caller waits for: 1 for a committer, 0 for a wait on
+    /// behalf of batches already counted by [`GroupCommit::count_pending`].
     pub(crate) fn wait_durable(
         &self,
         seq: u64,
+        commits: u64,
         storage: &Storage,
         metrics: &Metrics,
         publish: &dyn Fn(u64),
     ) -> Result<()> {
-        self.waiting_commits.fetch_add(1, Ordering::Relaxed);
+        self.waiting_commits.fetch_add(commits, Ordering::Relaxed);
         let mut state = self.state.lock();
         state.waiting += 1;
         if state.gathering {
@@ -180,13 +191,15 @@ impl GroupCommit {
     fn lead(&self, storage: &Storage, metrics: &Metrics, publish: &dyn Fn(u64)) -> Result<u64> {
         let target = storage.appended_seq();
         let commits = self.waiting_commits.swap(0, Ordering::Relaxed);
+        let pending = self.pending_commits.swap(0, Ordering::Relaxed);
+        // The gather waits for committers, so it learns from them only.
         self.last_group.store(commits, Ordering::Relaxed);
         let started = Instant::now();
         let outcome = storage.sync();
         let elapsed = started.elapsed();
         self.last_fsync_us
             .store(elapsed.as_micros() as u64, Ordering::Relaxed);
-        metrics.record_fsync(elapsed, commits);
+        metrics.record_fsync(elapsed, commits + pending);
         outcome?;
         publish(target);
         Ok(target)

@@ -1,7 +1,8 @@
 //! A batch appended with `write_pending` under `Sync` is invisible to
 //! readers until `make_durable` covers it, another writer's condition sees
-//! its version (at once when that writer must not block either), and once
-//! made durable it is there after a reopen.
+//! its version (at once when that writer must not block either), once
+//! made durable it is there after a reopen, and the fsync that covers
+//! pending batches counts them in the group commit's size.
 
 use anyhow::{Context, ensure};
 use hightower_engine::{
@@ -99,5 +100,31 @@ fn a_pending_condition_meeting_a_pending_write_fails_at_once() -> anyhow::Result
 
     engine.make_durable(seq)?;
     ensure!(engine.get(b"k")?.context("k is there")?.value == b"new");
+    Ok(())
+}
+
+#[test]
+fn one_fsync_for_two_pending_batches_counts_a_group_of_two() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let engine = open(dir.path())?;
+    let before = engine.metrics();
+    let mut batch = WriteBatch::default();
+    batch.put(b"a", b"1");
+    engine.write_pending(&batch)?;
+    batch.clear();
+    batch.put(b"b", b"2");
+    let seq = engine
+        .write_pending(&batch)?
+        .durable_after
+        .context("a Sync write waits for its fsync")?;
+    engine.make_durable(seq)?;
+    let after = engine.metrics();
+    let fsyncs = after.group_commit_size.count() - before.group_commit_size.count();
+    let commits = after.group_commit_size.sum - before.group_commit_size.sum;
+    ensure!(fsyncs == 1, "{fsyncs} fsyncs for two pending batches");
+    ensure!(
+        commits == 2,
+        "the fsync counted {commits} commits, not the two batches it covered"
+    );
     Ok(())
 }
