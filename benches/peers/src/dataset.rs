@@ -1,14 +1,20 @@
-//! The data every engine gets: the same seeded random keys, values and
-//! read order, generated once before the first engine runs.
+//! The data every engine gets: the same seeded random keys, values, read
+//! order and skewed operation sequence, generated once before the first
+//! engine runs.
 
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, RngCore, SeedableRng};
+use rand_distr::{Distribution, Zipf};
 
 use crate::subjects::Pair;
 
 /// Random bytes that values are cut from; large enough that values do not
 /// repeat within any block an engine might compress.
 const VALUE_POOL_BYTES: usize = 1 << 20;
+
+/// The exponent of the skewed key choice (YCSB's default).
+pub const ZIPF_THETA: f64 = 0.99;
 
 /// Keys, values and read order for one run.
 pub struct Dataset {
@@ -22,6 +28,13 @@ pub struct Dataset {
     value_pool: Vec<u8>,
     /// Indexes into the load keys, in the order the get phase reads them.
     pub read_order: Vec<u32>,
+    /// Indexes into the load keys drawn from a Zipf distribution of
+    /// exponent [`ZIPF_THETA`] over the keys' popularity ranks (the ranks
+    /// shuffled over the keys, so hot keys are anywhere in key order).
+    pub skew_order: Vec<u32>,
+    /// One number below 100 per skewed operation: with a mix of `r`
+    /// percent reads, operation `i` reads when `skew_coin[i] < r`.
+    pub skew_coin: Vec<u8>,
 }
 
 impl Dataset {
@@ -45,6 +58,14 @@ impl Dataset {
         let read_order = (0..n_load)
             .map(|_| rng.random_range(0..n_load_u32))
             .collect();
+        let mut by_rank: Vec<u32> = (0..n_load_u32).collect();
+        by_rank.shuffle(&mut rng);
+        let zipf = Zipf::new(n_load as f64, ZIPF_THETA)
+            .expect("a Zipf distribution over at least one key");
+        let skew_order = (0..n_load)
+            .map(|_| by_rank[(zipf.sample(&mut rng) as usize - 1).min(n_load - 1)])
+            .collect();
+        let skew_coin = (0..n_load).map(|_| rng.random_range(0..100)).collect();
         Dataset {
             key_size,
             value_size,
@@ -53,6 +74,8 @@ impl Dataset {
             n_sync,
             value_pool,
             read_order,
+            skew_order,
+            skew_coin,
         }
     }
 

@@ -2,9 +2,10 @@
 //! best peer, a table of disk, memory and reopen figures, and the bars of
 //! the brief with PASS or MISS.
 
+use crate::dataset::ZIPF_THETA;
 use crate::measure::Measured;
 use crate::subjects::EngineKind;
-use crate::workload::EngineReport;
+use crate::workload::{EngineReport, SKEW_MIXES};
 
 /// A bar from the brief: Hightower's rate over the best peer's.
 struct RatioBar {
@@ -16,42 +17,64 @@ struct RatioBar {
     fsync_peers_only: bool,
 }
 
-const RATIO_BARS: [RatioBar; 4] = [
+const RATIO_BARS: [RatioBar; 7] = [
     RatioBar {
         what: "unsynced single puts",
-        at_least: 3.0,
+        at_least: 5.0,
         hightower: |r| r.single_puts,
         peer: |r| r.single_puts,
         fsync_peers_only: false,
     },
     RatioBar {
         what: "unsynced batched puts",
-        at_least: 3.0,
+        at_least: 5.0,
         hightower: |r| r.batch_puts,
         peer: |r| r.batch_puts,
         fsync_peers_only: false,
     },
     RatioBar {
         what: "random gets",
-        at_least: 1.5,
+        at_least: 2.0,
         hightower: |r| r.gets,
         peer: |r| r.gets,
         fsync_peers_only: false,
     },
     RatioBar {
         what: "synced puts, group commit vs one-by-one fsync",
-        at_least: 5.0,
+        at_least: 10.0,
         hightower: |r| r.synced_puts,
         peer: |r| r.synced_puts,
         fsync_peers_only: true,
     },
+    RatioBar {
+        what: "skewed mix, 50 % reads 50 % updates",
+        at_least: 2.0,
+        hightower: |r| r.skewed[0],
+        peer: |r| r.skewed[0],
+        fsync_peers_only: false,
+    },
+    RatioBar {
+        what: "skewed mix, 95 % reads 5 % updates",
+        at_least: 2.0,
+        hightower: |r| r.skewed[1],
+        peer: |r| r.skewed[1],
+        fsync_peers_only: false,
+    },
+    RatioBar {
+        what: "skewed mix, reads only",
+        at_least: 2.0,
+        hightower: |r| r.skewed[2],
+        peer: |r| r.skewed[2],
+        fsync_peers_only: false,
+    },
 ];
 
-/// Reopening the store of 1M keys should take at most this long.
-const REOPEN_SECS_MAX: f64 = 1.0;
+/// Reopening a store after a clean close should take at most this long
+/// per million keys.
+const REOPEN_SECS_PER_MILLION_KEYS_MAX: f64 = 0.3;
 
 /// Index memory per live key beyond the key's own bytes, at most.
-const INDEX_BYTES_PER_KEY_MAX: f64 = 96.0;
+const INDEX_BYTES_PER_KEY_MAX: f64 = 48.0;
 
 /// `1234567` as `1,234,567`.
 pub fn group_digits(n: u64) -> String {
@@ -224,11 +247,14 @@ fn bars(reports: &[EngineReport], n_keys: usize, key_size: usize) {
         }
     }
     let reopen_secs = hightower.reopen.as_secs_f64();
+    // Below a million keys the bar stays that of a million: fixed costs
+    // are not scaled down.
+    let reopen_secs_max = REOPEN_SECS_PER_MILLION_KEYS_MAX * (n_keys as f64 / 1e6).max(1.0);
     println!(
-        "{:<46} <= {REOPEN_SECS_MAX:.1} s for 1M keys: {reopen_secs:.3} s for {} keys {}",
+        "{:<46} <= {REOPEN_SECS_PER_MILLION_KEYS_MAX:.1} s per 1M keys: {reopen_secs:.3} s for {} keys {}",
         "reopen",
         group_digits(n_keys as u64),
-        pass(reopen_secs <= REOPEN_SECS_MAX)
+        pass(reopen_secs <= reopen_secs_max)
     );
     index_memory_bar(hightower, n_keys, key_size);
 }
@@ -293,6 +319,16 @@ pub fn print(header: &Header, reports: &[EngineReport]) {
     workload_table("single-op puts, no fsync", reports, &RATIO_BARS[0]);
     workload_table(&title_batches, reports, &RATIO_BARS[1]);
     workload_table("random gets, one thread", reports, &RATIO_BARS[2]);
+    for (i, read_percent) in SKEW_MIXES.into_iter().enumerate() {
+        let rest = if read_percent < 100 {
+            ", the rest updates"
+        } else {
+            ""
+        };
+        let title =
+            format!("skewed keys (zipf {ZIPF_THETA}), {read_percent} % reads{rest}, one thread");
+        workload_table(&title, reports, &RATIO_BARS[4 + i]);
+    }
     synced_table(reports, header.threads);
     resources_table(reports, header.n_keys);
     bars(reports, header.n_keys, header.key_size);

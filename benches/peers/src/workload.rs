@@ -4,9 +4,10 @@
 //! Each engine gets two fresh directories. The first takes the unsynced
 //! single puts of the load keys and is then closed and reopened (the reopen
 //! is timed). The second takes the same keys again in batches, so that both
-//! load phases insert into an empty store; the random gets, then the synced
-//! puts of further keys, run on it. Between phases each engine is asked to
-//! make its writes durable, outside the timed sections.
+//! load phases insert into an empty store; the random gets, the skewed
+//! read/update mixes ([`SKEW_MIXES`]), then the synced puts of further
+//! keys, run on it. Between phases each engine is asked to make its writes
+//! durable, outside the timed sections.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -16,6 +17,10 @@ use anyhow::{Result, bail};
 use crate::dataset::Dataset;
 use crate::measure::{Measured, dir_bytes, rss_bytes, timed};
 use crate::subjects::{EngineKind, HightowerOptions, Pair, Subject};
+
+/// The skewed mixes, as percent reads (the rest are updates of loaded
+/// keys, unsynced): 50/50, 95/5 and 100/0.
+pub const SKEW_MIXES: [u8; 3] = [50, 95, 100];
 
 /// How the workload runs.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +44,8 @@ pub struct EngineReport {
     pub batch_puts: Measured,
     /// Random gets of load keys.
     pub gets: Measured,
+    /// The skewed mixes, in the order of [`SKEW_MIXES`].
+    pub skewed: [Measured; 3],
     /// Synced puts, from `sync_threads` threads for an engine with group
     /// commit, one by one otherwise.
     pub synced_puts: Measured,
@@ -117,6 +124,22 @@ pub fn run_engine(
     progress(kind, &format!("{n} random gets"), started);
     let gets = timed(n as u64, || read_all(subject.as_mut(), data))?;
 
+    let mut skewed = Vec::with_capacity(SKEW_MIXES.len());
+    for read_percent in SKEW_MIXES {
+        progress(
+            kind,
+            &format!("{n} skewed operations, {read_percent} % reads"),
+            started,
+        );
+        skewed.push(timed(n as u64, || {
+            run_mix(subject.as_mut(), data, read_percent)
+        })?);
+        subject.settle()?;
+    }
+    let skewed: [Measured; 3] = skewed
+        .try_into()
+        .expect("one measurement for each of the three mixes");
+
     progress(kind, "synced puts", started);
     subject.prepare_synced()?;
     let (synced_puts, synced_puts_one_thread) =
@@ -130,6 +153,7 @@ pub fn run_engine(
         single_puts,
         batch_puts,
         gets,
+        skewed,
         synced_puts,
         synced_puts_one_thread,
         reopen,
@@ -166,6 +190,29 @@ fn read_all(subject: &mut dyn Subject, data: &Dataset) -> Result<()> {
             "{misses} of {} loaded keys were not found",
             data.read_order.len()
         );
+    }
+    Ok(())
+}
+
+/// One skewed mix: reads of the keys [`Dataset::skew_order`] picks (each
+/// must be there), and updates of them with another of the values.
+fn run_mix(subject: &mut dyn Subject, data: &Dataset, read_percent: u8) -> Result<()> {
+    let mut misses = 0_u64;
+    let mut value_bytes = 0_u64;
+    for (op, (&i, &coin)) in data.skew_order.iter().zip(&data.skew_coin).enumerate() {
+        let i = i as usize;
+        if coin < read_percent {
+            match subject.get(data.key(i))? {
+                Some(len) => value_bytes += len as u64,
+                None => misses += 1,
+            }
+        } else {
+            subject.put(data.key(i), data.value(i.wrapping_add(op + 1)))?;
+        }
+    }
+    std::hint::black_box(value_bytes);
+    if misses > 0 {
+        bail!("{misses} skewed reads of loaded keys found nothing");
     }
     Ok(())
 }
