@@ -89,8 +89,8 @@ struct Connection {
     parser: RequestParser,
     input: BytesMut,
     output: Vec<u8>,
-    /// Consecutive plain sets, and the replies of the last batch while
-    /// they wait for durability.
+    /// Consecutive plain SETs and MSETs, and the replies of the last
+    /// batch while they wait for durability.
     sets: SetBatch,
     unauthenticated: InputAccount,
 }
@@ -402,7 +402,7 @@ async fn on_hash_pool(
 /// Executes complete requests from the input buffer until it is drained,
 /// the replies reach their bound, a request the lane may not run comes
 /// up, or (under `sync`) sets wait for their fsync before a request that
-/// is not one. Consecutive plain sets are committed together
+/// is not one. Consecutive plain SETs and MSETs are committed together
 /// ([`SetBatch`]).
 fn execute_buffered(connection: &mut Connection, shared: &Shared, mut lane: Lane) -> Progress {
     let Connection {
