@@ -93,9 +93,7 @@ impl SingleNodeEngine {
     pub fn with_config(config: EngineConfig) -> Result<Self> {
         config.validate()?;
         let dir = &config.data_dir;
-        config
-            .vfs
-            .create_dir_all(dir)
+        hightower_log::vfs::create_dir_durably(config.vfs.as_ref(), dir)
             .map_err(|e| EngineError::io(dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
         let dir_lock = config

@@ -207,9 +207,7 @@ impl Storage {
     pub(crate) fn open(config: &EngineConfig) -> Result<(Self, RecoveryInfo)> {
         let started = Instant::now();
         let dir = config.data_dir.clone();
-        config
-            .vfs
-            .create_dir_all(&dir)
+        hightower_log::vfs::create_dir_durably(config.vfs.as_ref(), &dir)
             .map_err(|e| EngineError::io(&dir, e))?;
         let manifest = Manifest::load(config.vfs.as_ref(), &dir)?;
         finish_install(config.vfs.as_ref(), &dir, manifest.min_segment_id)?;

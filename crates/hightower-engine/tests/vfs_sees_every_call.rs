@@ -90,6 +90,9 @@ fn the_engine_reaches_files_only_through_its_vfs() -> anyhow::Result<()> {
     let base = tempfile::tempdir()?;
     let shown = base.path().join("not-here");
     let real = base.path().join("real");
+    // The mapped root exists (the Vfs can tell nothing of what is above
+    // it); the store below it is created through the Vfs.
+    std::fs::create_dir(&real)?;
     let vfs = Arc::new(Remapped {
         inner: StdVfs::default(),
         shown: shown.clone(),

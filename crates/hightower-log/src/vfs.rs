@@ -93,6 +93,34 @@ pub fn removed_if_present(outcome: io::Result<()>) -> io::Result<bool> {
     }
 }
 
+/// Creates `dir` and its missing ancestors, and makes each new entry
+/// durable in its parent: a power cut right after must not take away a
+/// directory whose files were fsynced (and with them acknowledged
+/// writes).
+pub fn create_dir_durably(vfs: &dyn Vfs, dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    // Bounded by the depth of the path.
+    for at in dir.ancestors().filter(|at| !at.as_os_str().is_empty()) {
+        match vfs.modified(at) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(at),
+            Err(e) => return Err(e),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    vfs.create_dir_all(dir)?;
+    for at in missing {
+        let parent = at
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        vfs.sync_dir(parent)?;
+    }
+    Ok(())
+}
+
 /// Permission bits of what [`StdVfs`] creates: owner-only by default,
 /// because segments hold every value and the auth layer's hashes.
 pub const FILE_MODE_DEFAULT: u32 = 0o600;

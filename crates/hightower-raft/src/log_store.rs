@@ -152,33 +152,6 @@ fn entry_key(index: u64) -> [u8; 9] {
     key
 }
 
-/// Creates `dir` and its missing ancestors, and makes each new entry
-/// durable in its parent: a power cut right after must not take away a
-/// directory whose files were fsynced (and with it the vote).
-pub(crate) fn create_dir_durably(vfs: &dyn Vfs, dir: &Path) -> io::Result<()> {
-    let mut missing = Vec::new();
-    // Bounded by the depth of the path.
-    for at in dir.ancestors().filter(|at| !at.as_os_str().is_empty()) {
-        match vfs.modified(at) {
-            Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(at),
-            Err(e) => return Err(e),
-        }
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    vfs.create_dir_all(dir)?;
-    for at in missing {
-        let parent = at
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        vfs.sync_dir(parent)?;
-    }
-    Ok(())
-}
-
 fn segment_path(dir: &Path, id: u32) -> PathBuf {
     dir.join(format!("{id:010}.log"))
 }
@@ -207,7 +180,7 @@ impl RaftLogStore {
     ) -> Result<Self, StorageError> {
         let dir = dir.into();
         let vfs = options.vfs.clone();
-        create_dir_durably(vfs.as_ref(), &dir)
+        hightower_log::vfs::create_dir_durably(vfs.as_ref(), &dir)
             .map_err(|e| write_error(format!("creating {}: {e}", dir.display())))?;
         let mut ids: Vec<u32> = vfs
             .read_dir(&dir)

@@ -158,7 +158,7 @@ impl EngineStateMachine {
             ));
         }
         let snapshot_dir = snapshot_dir.into();
-        crate::log_store::create_dir_durably(vfs.as_ref(), &snapshot_dir)
+        hightower_log::vfs::create_dir_durably(vfs.as_ref(), &snapshot_dir)
             .map_err(|e| write_error(format!("creating {}: {e}", snapshot_dir.display())))?;
         let current = read_stored(vfs.as_ref(), &snapshot_dir)?;
         Ok(EngineStateMachine {
