@@ -10,6 +10,11 @@
 //! DIR defaults to a temporary directory on the system's temp file
 //! system; run it on the disk the store will use.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "a measurement tool that prints its results"
+)]
+
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
