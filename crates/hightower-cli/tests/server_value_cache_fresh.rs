@@ -16,7 +16,11 @@ const ROUNDS: i64 = 300;
 #[test]
 fn reads_after_writes_see_the_writes() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = TestServer::start_open(&dir.path().join("data"), &["--durability", "none"])?;
+    // The cache is off by default; this test is about the cache.
+    let server = TestServer::start_open(
+        &dir.path().join("data"),
+        &["--durability", "none", "--value-cache-mib", "64"],
+    )?;
     let mut writer = server.connect()?;
     let mut reader = server.connect()?;
     for i in 0..ROUNDS {
