@@ -11,8 +11,8 @@ use crate::workload::{EngineReport, SKEW_MIXES};
 struct RatioBar {
     what: &'static str,
     at_least: f64,
-    hightower: fn(&EngineReport) -> Measured,
-    peer: fn(&EngineReport) -> Measured,
+    /// The rate compared, the same for every engine.
+    pick: fn(&EngineReport) -> Measured,
     /// Only peers whose synced writes wait for an fsync count.
     fsync_peers_only: bool,
 }
@@ -21,50 +21,43 @@ const RATIO_BARS: [RatioBar; 7] = [
     RatioBar {
         what: "unsynced single puts",
         at_least: 5.0,
-        hightower: |r| r.single_puts,
-        peer: |r| r.single_puts,
+        pick: |r| r.single_puts,
         fsync_peers_only: false,
     },
     RatioBar {
         what: "unsynced batched puts",
         at_least: 5.0,
-        hightower: |r| r.batch_puts,
-        peer: |r| r.batch_puts,
+        pick: |r| r.batch_puts,
         fsync_peers_only: false,
     },
     RatioBar {
         what: "random gets",
         at_least: 2.0,
-        hightower: |r| r.gets,
-        peer: |r| r.gets,
+        pick: |r| r.gets,
         fsync_peers_only: false,
     },
     RatioBar {
         what: "synced puts, group commit vs one-by-one fsync",
         at_least: 10.0,
-        hightower: |r| r.synced_puts,
-        peer: |r| r.synced_puts,
+        pick: |r| r.synced_puts,
         fsync_peers_only: true,
     },
     RatioBar {
         what: "skewed mix, 50 % reads 50 % updates",
         at_least: 2.0,
-        hightower: |r| r.skewed[0],
-        peer: |r| r.skewed[0],
+        pick: |r| r.skewed[0],
         fsync_peers_only: false,
     },
     RatioBar {
         what: "skewed mix, 95 % reads 5 % updates",
         at_least: 2.0,
-        hightower: |r| r.skewed[1],
-        peer: |r| r.skewed[1],
+        pick: |r| r.skewed[1],
         fsync_peers_only: false,
     },
     RatioBar {
         what: "skewed mix, reads only",
         at_least: 2.0,
-        hightower: |r| r.skewed[2],
-        peer: |r| r.skewed[2],
+        pick: |r| r.skewed[2],
         fsync_peers_only: false,
     },
 ];
@@ -129,10 +122,10 @@ fn ratio_note(rate: f64, best: Option<(EngineKind, f64)>) -> String {
 fn workload_table(title: &str, reports: &[EngineReport], bar: &RatioBar) {
     println!("\n== {title} ==");
     table_header();
-    let best = best_peer(reports, bar.peer, bar.fsync_peers_only);
+    let best = best_peer(reports, bar.pick, bar.fsync_peers_only);
     for report in reports {
         if report.kind == EngineKind::Hightower {
-            let measured = (bar.hightower)(report);
+            let measured = (bar.pick)(report);
             row(
                 "hightower",
                 measured,
@@ -142,7 +135,7 @@ fn workload_table(title: &str, reports: &[EngineReport], bar: &RatioBar) {
             let is_best = best.is_some_and(|(kind, _)| kind == report.kind);
             row(
                 report.kind.name(),
-                (bar.peer)(report),
+                (bar.pick)(report),
                 if is_best { "best peer" } else { "" },
             );
         }
@@ -227,8 +220,8 @@ fn bars(reports: &[EngineReport], n_keys: usize, key_size: usize) {
         return;
     };
     for bar in &RATIO_BARS {
-        let rate = (bar.hightower)(hightower).ops_per_sec();
-        match best_peer(reports, bar.peer, bar.fsync_peers_only) {
+        let rate = (bar.pick)(hightower).ops_per_sec();
+        match best_peer(reports, bar.pick, bar.fsync_peers_only) {
             Some((kind, best)) => {
                 let ratio = rate / best;
                 println!(

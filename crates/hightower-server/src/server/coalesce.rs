@@ -6,9 +6,10 @@
 //! change: the replies keep their order and each is sent only after its
 //! write is committed, a later request of the pipeline (any other
 //! command) runs only after the batch is committed, so it reads the
-//! values, an `MSET` is all in the batch or not in it, and a batch fails as a whole only when the engine fails (a
-//! failed I/O, a poisoned engine), in which case none of its writes
-//! happened and each of its requests gets the error. Requests that would
+//! values, an `MSET` is all in the batch or not in it, and a batch fails
+//! as a whole only when the engine fails (a failed I/O, a poisoned
+//! engine), in which case none of its writes happened and each of its
+//! requests gets the error. Requests that would
 //! be refused on their own (a key or value above the limits, a missing
 //! grant) are never taken into a batch: they run alone and get their own
 //! error.
@@ -136,6 +137,10 @@ impl SetBatch {
                 .step_by(2)
                 .zip(request.args().skip(2).step_by(2))
         };
+        let n_pairs = (request.len() - 1) / 2;
+        if self.puts.len() + n_pairs > BATCH_SETS_MAX {
+            return false;
+        }
         let limits = &ctx.engine().config().limits;
         let mut bytes = self.bytes;
         for (key, value) in pairs() {
@@ -147,8 +152,7 @@ impl SetBatch {
                 return false;
             }
         }
-        let n_pairs = (request.len() - 1) / 2;
-        if self.puts.len() + n_pairs > BATCH_SETS_MAX || bytes > BATCH_BYTES_MAX {
+        if bytes > BATCH_BYTES_MAX {
             return false;
         }
         ServerMetrics::add(&ctx.metrics().commands_processed, 1);

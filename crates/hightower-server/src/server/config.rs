@@ -485,6 +485,11 @@ fn set<T>(target: &mut T, value: Option<T>) {
 }
 
 impl ServerConfig {
+    /// Whether the server is a node of a Raft group.
+    pub(crate) fn replicated(&self) -> bool {
+        self.cluster_settings.node_id.is_some()
+    }
+
     /// Applies the settings a file names.
     pub fn apply_file(&mut self, file: FileConfig) {
         set(&mut self.listen, file.listen);

@@ -147,8 +147,7 @@ impl Shared {
             ..ParserLimits::default()
         };
         let cache = ValueCache::new(config.value_cache_mib.saturating_mul(1024 * 1024));
-        let replicated = config.cluster_settings.node_id.is_some();
-        let syncer = if config.durability == DurabilityMode::Sync && !replicated {
+        let syncer = if config.durability == DurabilityMode::Sync && !config.replicated() {
             Some(Syncer::start(engine.clone()).map_err(ServerError::Threads)?)
         } else {
             None
@@ -194,7 +193,7 @@ impl Shared {
     /// Whether the engine is a node of a Raft group, whose reads and
     /// writes wait for the group (and so run on the blocking pool).
     fn replicated(&self) -> bool {
-        self.config.cluster_settings.node_id.is_some()
+        self.config.replicated()
     }
 
     fn gauges(&self) -> Gauges {
